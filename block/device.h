@@ -58,12 +58,12 @@ using BioEndIo = void (*)(Bio* bio);
 // to until end_io has been called; end_io commonly frees both.
 struct Bio {
   BioOp op = BioOp::kRead;
-  uint32_t flags = 0;        // BioFlag bits
-  uint64_t offset = 0;       // device byte offset
+  uint32_t flags = 0;   // BioFlag bits
+  uint64_t offset = 0;  // device byte offset
   // Data for kRead/kWrite (vectored). For kDiscard and kWriteZeroes `len`
   // gives the length and iov stays empty; kFlush has neither.
   absl::InlinedVector<struct iovec, 4> iov;
-  uint64_t len = 0;          // bytes: sum of iov for reads/writes (see Length)
+  uint64_t len = 0;  // bytes: sum of iov for reads/writes (see Length)
   BioEndIo end_io = nullptr;
   void* private_data = nullptr;  // bi_private: for end_io's use
   // Set before end_io runs: bytes transferred (the whole length; short
@@ -81,16 +81,16 @@ struct Bio {
 // What a device can do. Every value is a query, never a guess left to callers.
 struct DeviceLimits {
   uint64_t capacity_bytes = 0;
-  uint32_t logical_block_size = 512;   // smallest addressable unit
+  uint32_t logical_block_size = 512;  // smallest addressable unit
   uint32_t physical_block_size = 4096;
   uint32_t dma_alignment = 512;        // memory alignment of each iovec base
   uint64_t max_io_bytes = 1u << 20;    // largest single bio; larger -> -EINVAL
   uint32_t max_segments = 256;         // iovecs per bio
   uint32_t atomic_write_unit_min = 0;  // 0: no untorn writes
   uint32_t atomic_write_unit_max = 0;
-  bool direct = false;                 // bypasses the host page cache
+  bool direct = false;  // bypasses the host page cache
   bool read_only = false;
-  bool volatile_cache = true;          // a flush is needed for durability
+  bool volatile_cache = true;  // a flush is needed for durability
 };
 
 class Device {
@@ -149,9 +149,9 @@ struct OpenOptions {
   // Create a regular file of create_size bytes (sparse) if `path` is missing.
   bool create = false;
   uint64_t create_size = 0;
-  uint32_t queue_depth = 128;    // io_uring SQ entries
-  uint32_t sync_threads = 4;     // SyncDevice worker threads
-  bool hipri_poll = true;        // IOPOLL ring for kBioHipri when available
+  uint32_t queue_depth = 128;  // io_uring SQ entries
+  uint32_t sync_threads = 4;   // SyncDevice worker threads
+  bool hipri_poll = true;      // IOPOLL ring for kBioHipri when available
 };
 
 // Opens a regular file or a block device. Errors: NOT_FOUND for a missing path
