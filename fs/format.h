@@ -67,6 +67,7 @@ constexpr uint32_t kCpJournalLsn =
 constexpr uint32_t kCpPayloadBytes = 32;   // u64
 constexpr uint32_t kCpPayloadCrc = 40;     // u32 crc of the payload, seeded
 constexpr uint32_t kCpFormatVersion = 44;  // u32 == kFormatVersion
+constexpr uint32_t kCpJournalEpoch = 48;   // u64, epoch of the records to replay
 
 // Payload: a sequence of sections, each {u32 id, u32 zero, u64 bytes, bytes}.
 constexpr uint32_t kSectionHeaderBytes = 16;
@@ -83,6 +84,9 @@ constexpr uint32_t kRecordMagic = 0x4345524au;  // "JREC"
 constexpr uint32_t kRecordHeaderBytes = 32;
 constexpr uint32_t kRecordAlign = 8;  // records start at multiples of 8
 constexpr uint32_t kRecMagic = 0;     // u32
+// Record crcs are seeded with Crc32c(uuid) extended by the u64 journal epoch
+// (the generation of the checkpoint written when the volume was mounted), so
+// records an earlier mount left past the end of the log never validate.
 constexpr uint32_t kRecCrc = 4;  // u32 crc of header [8,32) + payload, seeded
 constexpr uint32_t kRecLsn = 8;  // u64, consecutive from 1
 constexpr uint32_t kRecLogOffset = 16;  // u64, where this record starts

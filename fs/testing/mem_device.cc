@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 namespace fs {
 namespace testing {
@@ -19,6 +20,14 @@ MemDevice::MemDevice(uint64_t capacity_bytes, uint32_t logical_block_size) {
 void MemDevice::Submit(block::Bio* bio) {
   std::string why;
   int err = block::ValidateBio(*bio, limits_, &why);
+  if (err == 0 && bio->op == block::BioOp::kFlush) {
+    std::chrono::microseconds delay;
+    {
+      base::MutexLock lock(&mu_);
+      delay = flush_delay_;
+    }
+    std::this_thread::sleep_for(delay);
+  }
   bio->result = err != 0 ? err : Execute(bio);
   bio->end_io(bio);
 }
@@ -91,6 +100,11 @@ uint64_t MemDevice::writes() const {
 void MemDevice::SetFailAll(bool fail) {
   base::MutexLock lock(&mu_);
   fail_all_ = fail;
+}
+
+void MemDevice::SetFlushDelay(std::chrono::microseconds delay) {
+  base::MutexLock lock(&mu_);
+  flush_delay_ = delay;
 }
 
 void MemDevice::Corrupt(uint64_t offset, uint8_t xor_mask) {

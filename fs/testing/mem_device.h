@@ -12,6 +12,7 @@
 #ifndef IOMAPD_FS_TESTING_MEM_DEVICE_H_
 #define IOMAPD_FS_TESTING_MEM_DEVICE_H_
 
+#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -42,6 +43,8 @@ class MemDevice : public block::Device {
   uint64_t writes() const;
   // When set, every bio fails with -EIO (a dead device).
   void SetFailAll(bool fail);
+  // Each flush sleeps this long before completing (to make batching visible).
+  void SetFlushDelay(std::chrono::microseconds delay);
 
   // Direct access to the current (cached) contents, for corruption tests.
   void Corrupt(uint64_t offset, uint8_t xor_mask);
@@ -63,6 +66,7 @@ class MemDevice : public block::Device {
   uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool fail_all_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::microseconds flush_delay_ ABSL_GUARDED_BY(mu_){0};
 };
 
 }  // namespace testing
