@@ -1,0 +1,461 @@
+#include "iomap/pagecache.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "iomap/iomap.h"
+
+namespace iomap {
+
+// ---------------------------------------------------------------------------
+// PageCache
+
+PageCache::PageCache(const PageCacheOptions& options)
+    : budget_bytes_(options.budget_bytes) {}
+
+PageCache* PageCache::Global() {
+  static PageCache* cache = new PageCache();
+  return cache;
+}
+
+void PageCache::AddFolio(Folio* folio) {
+  cached_bytes_.fetch_add(folio->size());
+  base::MutexLock l(&lru_mu_);
+  folio->lru_prev = nullptr;
+  folio->lru_next = lru_first_;
+  if (lru_first_ != nullptr) lru_first_->lru_prev = folio;
+  lru_first_ = folio;
+  if (lru_last_ == nullptr) lru_last_ = folio;
+  folio->on_lru = true;
+}
+
+void PageCache::RemoveFolio(Folio* folio) {
+  cached_bytes_.fetch_sub(folio->size());
+  base::MutexLock l(&lru_mu_);
+  if (!folio->on_lru) return;
+  if (folio->lru_prev != nullptr) {
+    folio->lru_prev->lru_next = folio->lru_next;
+  } else {
+    lru_first_ = folio->lru_next;
+  }
+  if (folio->lru_next != nullptr) {
+    folio->lru_next->lru_prev = folio->lru_prev;
+  } else {
+    lru_last_ = folio->lru_prev;
+  }
+  folio->lru_prev = folio->lru_next = nullptr;
+  folio->on_lru = false;
+}
+
+void PageCache::MakeRoom(size_t bytes) {
+  uint64_t cached = cached_bytes_.load();
+  uint64_t budget = budget_bytes_.load();
+  if (cached + bytes <= budget) return;
+  Reclaim(cached + bytes - budget);
+}
+
+uint64_t PageCache::Reclaim(uint64_t bytes) {
+  // Pick candidates from the cold end under the LRU lock, taking a reference
+  // (safe: a folio on the LRU is referenced by its mapping's index). Folios
+  // seen since the last scan get a second chance at the hot end.
+  std::vector<Folio*> candidates;
+  {
+    base::MutexLock l(&lru_mu_);
+    uint64_t picked = 0;
+    size_t scanned = 0;
+    Folio* f = lru_last_;
+    const size_t max_scan = 8192;
+    while (f != nullptr && picked < bytes && scanned++ < max_scan) {
+      Folio* prev = f->lru_prev;
+      if (f->lru_referenced.exchange(false)) {
+        // Rotate to the hot end.
+        if (f != lru_first_) {
+          prev->lru_next = f->lru_next;
+          if (f->lru_next != nullptr) {
+            f->lru_next->lru_prev = prev;
+          } else {
+            lru_last_ = prev;
+          }
+          f->lru_prev = nullptr;
+          f->lru_next = lru_first_;
+          lru_first_->lru_prev = f;
+          lru_first_ = f;
+        }
+      } else if (!f->Dirty() && !f->Writeback() && !f->Locked()) {
+        f->Get();
+        candidates.push_back(f);
+        picked += f->size();
+      }
+      f = prev;
+    }
+  }
+  uint64_t freed = 0;
+  for (Folio* f : candidates) {
+    if (f->TryLock()) {
+      Mapping* m = f->mapping();
+      if (m != nullptr && m->TryRemoveIdle(f)) freed += f->size();
+      f->Unlock();
+    }
+    f->Put();
+  }
+  reclaimed_bytes_.fetch_add(freed);
+  return freed;
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: index
+
+Mapping::Mapping(Inode* host, PageCache* cache)
+    : host_(host),
+      cache_(cache),
+      min_order_(host->blkbits() > kPageShift ? host->blkbits() - kPageShift
+                                              : 0) {}
+
+Mapping::~Mapping() {
+  std::vector<Folio*> all;
+  {
+    base::MutexLock l(&mu_);
+    for (auto& entry : index_) all.push_back(entry.second);
+  }
+  for (Folio* f : all) {
+    f->Lock();
+    f->CancelDirty();
+    {
+      base::MutexLock l(&mu_);
+      RemoveLocked(f);
+    }
+    f->Unlock();
+    f->Put();
+  }
+}
+
+Folio* Mapping::FindLocked(int64_t index) {
+  auto it = index_.upper_bound(index);
+  if (it == index_.begin()) return nullptr;
+  --it;
+  Folio* f = it->second;
+  if (index < f->index() + (int64_t{1} << f->order())) return f;
+  return nullptr;
+}
+
+bool Mapping::RangeFreeLocked(int64_t first, int64_t nr) {
+  if (FindLocked(first) != nullptr) return false;
+  auto it = index_.lower_bound(first);
+  return it == index_.end() || it->first >= first + nr;
+}
+
+uint64_t Mapping::nr_folios() {
+  base::MutexLock l(&mu_);
+  return index_.size();
+}
+
+FolioRef Mapping::Lookup(int64_t index) {
+  base::MutexLock l(&mu_);
+  Folio* f = FindLocked(index);
+  if (f == nullptr) return FolioRef();
+  f->Get();
+  f->lru_referenced.store(true, std::memory_order_relaxed);
+  return FolioRef(f);
+}
+
+std::vector<FolioRef> Mapping::FoliosInRange(int64_t first, int64_t last) {
+  std::vector<FolioRef> out;
+  base::MutexLock l(&mu_);
+  Folio* head = FindLocked(first);
+  auto it = index_.lower_bound(first);
+  if (head != nullptr && head->index() < first) {
+    head->Get();
+    out.emplace_back(head);
+  }
+  for (; it != index_.end() && it->first <= last; ++it) {
+    it->second->Get();
+    out.emplace_back(it->second);
+  }
+  return out;
+}
+
+std::vector<FolioRef> Mapping::DirtyFolios(int64_t first, int64_t last,
+                                           size_t max) {
+  std::vector<FolioRef> out;
+  base::MutexLock l(&mu_);
+  Folio* head = FindLocked(first);
+  if (head != nullptr && head->index() < first && head->Dirty()) {
+    head->Get();
+    out.emplace_back(head);
+  }
+  for (auto it = dirty_tag_.lower_bound(first);
+       it != dirty_tag_.end() && *it <= last && out.size() < max; ++it) {
+    Folio* f = FindLocked(*it);
+    if (f == nullptr) continue;
+    f->Get();
+    out.emplace_back(f);
+  }
+  return out;
+}
+
+int Mapping::Insert(Folio* folio) {
+  int64_t nr = int64_t{1} << folio->order();
+  {
+    base::MutexLock l(&mu_);
+    if (!RangeFreeLocked(folio->index(), nr)) return -EEXIST;
+    index_.emplace(folio->index(), folio);
+    folio->set_mapping(this);
+    cache_->AddFolio(folio);
+    if (folio->Dirty()) {
+      dirty_tag_.insert(folio->index());
+      dirty_bytes_.fetch_add(folio->size());
+      cache_->AddDirty(folio->size());
+    }
+  }
+  return 0;
+}
+
+void Mapping::RemoveLocked(Folio* folio) {
+  auto it = index_.find(folio->index());
+  if (it == index_.end() || it->second != folio) return;
+  index_.erase(it);
+  dirty_tag_.erase(folio->index());
+  cache_->RemoveFolio(folio);
+  folio->set_mapping(nullptr);
+}
+
+void Mapping::Remove(Folio* folio) {
+  folio->AssertLocked();
+  {
+    base::MutexLock l(&mu_);
+    if (folio->mapping() != this) return;
+    RemoveLocked(folio);
+  }
+  folio->Put();  // the index's reference
+}
+
+bool Mapping::TryRemoveIdle(Folio* folio) {
+  folio->AssertLocked();
+  {
+    base::MutexLock l(&mu_);
+    if (folio->mapping() != this || folio->Dirty() || folio->Writeback()) {
+      return false;
+    }
+    // The index and the caller hold the only references; lookups take theirs
+    // under mu_, so none can appear before the removal below.
+    if (folio->RefCount() != 2) return false;
+    FolioState* ifs = folio->state();
+    if (ifs != nullptr && (ifs->read_bytes_pending.load() != 0 ||
+                           ifs->write_bytes_pending.load() != 0)) {
+      return false;
+    }
+    RemoveLocked(folio);
+  }
+  folio->Put();
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: __filemap_get_folio
+
+unsigned Mapping::ChooseOrder(int64_t index, unsigned order) {
+  order = std::max(order, min_order_);
+  order = std::min(order, max_order());
+  while (order > min_order_ && (index & ((int64_t{1} << order) - 1)) != 0) {
+    order--;
+  }
+  base::MutexLock l(&mu_);
+  while (order > min_order_ && !RangeFreeLocked(index, int64_t{1} << order)) {
+    order--;
+  }
+  return order;
+}
+
+int Mapping::LockForGet(Folio* folio, unsigned fgp) {
+  if (fgp & kFgpLock) {
+    if (fgp & kFgpNowait) {
+      if (!folio->TryLock()) return -EAGAIN;
+    } else {
+      folio->Lock();
+    }
+  }
+  if ((fgp & kFgpStable) && folio->Writeback()) {
+    if (fgp & kFgpNowait) {
+      if (fgp & kFgpLock) folio->Unlock();
+      return -EAGAIN;
+    }
+    folio->WaitWriteback();
+  }
+  return 0;
+}
+
+int Mapping::CreateFolio(int64_t index, unsigned fgp, unsigned order,
+                         Folio** out) {
+  index &= ~((int64_t{1} << min_order_) - 1);
+  order = ChooseOrder(index, order);
+  cache_->MakeRoom(kPageSize << order);
+  auto* folio = new Folio(this, index, order, host_->blkbits());
+  if (fgp & kFgpDontcache) folio->SetDropbehind();
+  if (fgp & kFgpLock) folio->Lock();  // new: never contended
+  folio->Get();                       // the caller's; Insert takes the other
+  if (Insert(folio) != 0) {
+    if (fgp & kFgpLock) folio->Unlock();
+    folio->Put();
+    folio->Put();
+    return -EEXIST;
+  }
+  *out = folio;
+  return 0;
+}
+
+int Mapping::GetFolio(int64_t index, unsigned fgp, unsigned order,
+                      Folio** folio) {
+  for (;;) {
+    FolioRef ref = Lookup(index);
+    if (!ref) {
+      if (!(fgp & kFgpCreat)) return -ENOENT;
+      int ret = CreateFolio(index, fgp, order, folio);
+      if (ret == -EEXIST) continue;  // lost a race: look up again
+      return ret;
+    }
+    int ret = LockForGet(ref.get(), fgp);
+    if (ret != 0) return ret;
+    if ((fgp & kFgpLock) && ref->mapping() != this) {
+      ref->Unlock();  // truncated while we waited
+      continue;
+    }
+    *folio = ref.Release();
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: address_space_operations
+
+bool Mapping::IsPartiallyUptodate(const Folio& folio, size_t from,
+                                  size_t count) {
+  FolioState* ifs = folio.state();
+  if (ifs == nullptr || count == 0) return false;
+  count = std::min(count, folio.size() - from);
+  unsigned first = static_cast<unsigned>(from >> folio.blkbits());
+  unsigned last = static_cast<unsigned>((from + count - 1) >> folio.blkbits());
+  return ifs->RangeUptodate(first, last - first + 1);
+}
+
+bool Mapping::ReleaseFolio(Folio* folio) {
+  folio->AssertLocked();
+  if (folio->Dirty() || folio->Writeback()) return false;
+  folio->DetachState();
+  return true;
+}
+
+void Mapping::InvalidateFolio(Folio* folio, size_t offset, size_t len) {
+  folio->AssertLocked();
+  if (offset != 0 || len != folio->size()) return;
+  folio->CancelDirty();
+  folio->DetachState();
+}
+
+bool Mapping::DirtyFolio(Folio* folio) {
+  folio->AssertLocked();
+  FolioState* ifs = folio->AttachState();
+  if (ifs != nullptr) ifs->SetRangeDirty(0, ifs->nr_blocks());
+  return folio->MarkDirtyFlag();
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: accounting
+
+void Mapping::AccountDirty(Folio* folio, bool dirty) {
+  int64_t delta = dirty ? static_cast<int64_t>(folio->size())
+                        : -static_cast<int64_t>(folio->size());
+  base::MutexLock l(&mu_);
+  if (folio->mapping() != this) return;
+  if (dirty) {
+    dirty_tag_.insert(folio->index());
+  } else {
+    dirty_tag_.erase(folio->index());
+  }
+  dirty_bytes_.fetch_add(delta);
+  cache_->AddDirty(delta);
+}
+
+void Mapping::AccountWriteback(Folio* folio, bool writeback) {
+  int64_t delta = writeback ? static_cast<int64_t>(folio->size())
+                            : -static_cast<int64_t>(folio->size());
+  writeback_bytes_.fetch_add(delta);
+  cache_->AddWriteback(delta);
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: range helpers
+
+bool Mapping::RangeNeedsWriteback(int64_t start, int64_t end) {
+  if (end <= start) return false;
+  for (FolioRef& f :
+       FoliosInRange(start >> kPageShift, (end - 1) >> kPageShift)) {
+    if (f->Dirty() || f->Writeback()) return true;
+  }
+  return false;
+}
+
+int64_t Mapping::SeekHoleData(int64_t start, int64_t end, int whence) {
+  const bool want_data = whence == SEEK_DATA;
+  int64_t pos = start;
+  if (end > start) {
+    for (FolioRef& f :
+         FoliosInRange(start >> kPageShift, (end - 1) >> kPageShift)) {
+      if (pos >= end) break;
+      if (f->pos() > pos && !want_data) return pos;  // a gap is a hole
+      pos = std::max(pos, f->pos());
+      const int64_t fend = std::min(f->end(), end);
+      const int64_t bs = int64_t{1} << f->blkbits();
+      while (pos < fend) {
+        unsigned block = static_cast<unsigned>((pos - f->pos()) / bs);
+        if (f->BlockUptodate(block) == want_data) return pos;
+        pos = std::min(f->pos() + (block + 1) * bs, fend);
+      }
+    }
+  }
+  if (want_data) return -ENXIO;
+  return pos < end ? pos : end;
+}
+
+void Mapping::TruncateFolio(Folio* folio, int64_t start, int64_t end) {
+  if (start <= folio->pos() && end >= folio->end()) {
+    InvalidateFolio(folio, 0, folio->size());
+    Remove(folio);
+    return;
+  }
+  int64_t from = std::max(start, folio->pos());
+  int64_t to = std::min(end, folio->end());
+  if (to > from) {
+    std::memset(folio->data() + (from - folio->pos()), 0, to - from);
+  }
+}
+
+void Mapping::TruncateRange(int64_t start, int64_t end) {
+  if (end <= start) return;
+  for (FolioRef& f :
+       FoliosInRange(start >> kPageShift, (end - 1) >> kPageShift)) {
+    f->Lock();
+    if (f->mapping() == this) {
+      f->WaitWriteback();
+      TruncateFolio(f.get(), start, end);
+    }
+    f->Unlock();
+  }
+}
+
+size_t Mapping::InvalidateClean(int64_t start, int64_t end) {
+  size_t removed = 0;
+  if (end <= start) return 0;
+  for (FolioRef& f :
+       FoliosInRange(start >> kPageShift, (end - 1) >> kPageShift)) {
+    if (f->pos() < start || f->end() > end) continue;
+    if (!f->TryLock()) continue;
+    if (!f->Dirty() && !f->Writeback() && TryRemoveIdle(f.get())) removed++;
+    f->Unlock();
+  }
+  return removed;
+}
+
+}  // namespace iomap

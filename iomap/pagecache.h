@@ -1,0 +1,215 @@
+// The pagecache: iomap::Mapping (the kernel's address_space: one per inode,
+// an ordered index of folios) and iomap::PageCache (the memory budget shared
+// by every mapping, with LRU reclaim of clean folios).
+//
+// Locking: Mapping::mu_ (rank kMapping) guards the index and the dirty and
+// writeback tags; it is never held while waiting for a folio lock or for I/O,
+// so it may be taken under a folio lock and from I/O completions. The
+// PageCache LRU lock is a leaf. Order: folio lock -> mapping -> cache.
+//
+// Thread-safety: Mapping and PageCache are thread-safe.
+#ifndef IOMAPD_IOMAP_PAGECACHE_H_
+#define IOMAPD_IOMAP_PAGECACHE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "base/mutex.h"
+#include "iomap/folio.h"
+
+namespace iomap {
+
+class Inode;
+
+struct PageCacheOptions {
+  // Memory for cached folios, all mappings together. Above it, allocating a
+  // folio first reclaims clean, unlocked, unreferenced folios (LRU order).
+  // Dirty and writeback folios are never reclaimed: the budget may be
+  // exceeded while they are (writeback throttling keeps that bounded).
+  uint64_t budget_bytes = uint64_t{256} << 20;
+};
+
+// The memory budget and LRU of cached folios. One global instance serves
+// every inode unless an Inode is given its own (tests do).
+class PageCache {
+ public:
+  explicit PageCache(const PageCacheOptions& options = PageCacheOptions());
+  PageCache(const PageCache&) = delete;
+  PageCache& operator=(const PageCache&) = delete;
+
+  // The process-wide cache (default options).
+  static PageCache* Global();
+
+  uint64_t budget_bytes() const { return budget_bytes_.load(); }
+  void set_budget_bytes(uint64_t bytes) { budget_bytes_.store(bytes); }
+  uint64_t cached_bytes() const { return cached_bytes_.load(); }
+  uint64_t dirty_bytes() const { return dirty_bytes_.load(); }
+  uint64_t writeback_bytes() const { return writeback_bytes_.load(); }
+  uint64_t reclaimed_bytes() const { return reclaimed_bytes_.load(); }
+
+  // Makes room for `bytes` more: reclaims while over budget. Never fails
+  // (see PageCacheOptions). Callers may hold folio locks (only try-locks are
+  // taken here), never a mapping lock.
+  void MakeRoom(size_t bytes);
+  // Reclaims up to `bytes` of clean folios; returns bytes freed.
+  uint64_t Reclaim(uint64_t bytes);
+
+  // Bookkeeping by Mapping (under the mapping lock).
+  void AddFolio(Folio* folio);
+  void RemoveFolio(Folio* folio);
+  void AddDirty(int64_t delta) { dirty_bytes_.fetch_add(delta); }
+  void AddWriteback(int64_t delta) { writeback_bytes_.fetch_add(delta); }
+
+ private:
+  std::atomic<uint64_t> budget_bytes_;
+  std::atomic<uint64_t> cached_bytes_{0};
+  std::atomic<int64_t> dirty_bytes_{0};
+  std::atomic<int64_t> writeback_bytes_{0};
+  std::atomic<uint64_t> reclaimed_bytes_{0};
+  base::Mutex lru_mu_{base::LockRank::kLeaf};
+  // Doubly linked through Folio::lru_prev/lru_next.
+  Folio* lru_first_ ABSL_GUARDED_BY(lru_mu_) = nullptr;  // most recent
+  Folio* lru_last_ ABSL_GUARDED_BY(lru_mu_) = nullptr;   // least recent
+};
+
+// Flags of Mapping::GetFolio (the kernel's FGP_*).
+inline constexpr unsigned kFgpAccessed = 1u << 0;
+inline constexpr unsigned kFgpLock = 1u << 1;       // return it locked
+inline constexpr unsigned kFgpCreat = 1u << 2;      // create when missing
+inline constexpr unsigned kFgpNowait = 1u << 3;     // never block: -EAGAIN
+inline constexpr unsigned kFgpStable = 1u << 4;     // wait for writeback
+inline constexpr unsigned kFgpDontcache = 1u << 5;  // new folio is dropbehind
+inline constexpr unsigned kFgpWriteBegin =
+    kFgpLock | kFgpCreat | kFgpStable;  // FGP_WRITEBEGIN
+
+// file_ra_state: the readahead window of a mapping.
+struct RaState {
+  int64_t start = 0;        // first page of the current window
+  int64_t size = 0;         // pages in the window
+  int64_t prev_index = -1;  // last page read by the previous request
+};
+
+// The pagecache of one inode (address_space).
+class Mapping {
+ public:
+  Mapping(Inode* host, PageCache* cache);
+  // Drops every folio (REQUIRES: no folio locked or under I/O).
+  ~Mapping();
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  Inode* host() const { return host_; }
+  PageCache* cache() const { return cache_; }
+
+  // mapping_set_large_folios().
+  void SetLargeFolios() { large_folios_.store(true); }
+  bool LargeFolios() const { return large_folios_.load(); }
+  // Smallest order: a folio holds at least one block (bs > ps).
+  unsigned min_order() const { return min_order_; }
+  unsigned max_order() const {
+    return LargeFolios() ? kMaxFolioOrder : min_order_;
+  }
+  // mapping_max_folio_size().
+  size_t max_folio_size() const { return kPageSize << max_order(); }
+
+  // __filemap_get_folio(): the folio caching page `index`, with a reference,
+  // per `fgp` (kFgp*). With kFgpCreat a missing folio is created, of the
+  // largest order <= `order` that is aligned at `index` and fits the free
+  // range (order is clamped to [min_order, max_order]). Returns 0 and
+  // *folio, -ENOENT when missing and not kFgpCreat, -EAGAIN under kFgpNowait
+  // when the lock is taken or writeback must be waited for.
+  int GetFolio(int64_t index, unsigned fgp, unsigned order, Folio** folio);
+  // filemap_get_folio(): lookup only; null when missing.
+  FolioRef Lookup(int64_t index);
+  // The folios that intersect pages [first, last], in order, referenced.
+  std::vector<FolioRef> FoliosInRange(int64_t first, int64_t last);
+  // Dirty folios (tagged) starting at page >= first and <= last, up to `max`.
+  std::vector<FolioRef> DirtyFolios(int64_t first, int64_t last, size_t max);
+
+  // Inserts a new folio (one reference moves to the index). -EEXIST when it
+  // would overlap a cached folio (the caller keeps its reference).
+  int Insert(Folio* folio);
+  // Removes a folio from the index (filemap_remove_folio). REQUIRES: folio
+  // locked, clean, not under writeback. Drops the index's reference.
+  void Remove(Folio* folio);
+
+  // address_space_operations, as iomap implements them:
+  // iomap_is_partially_uptodate: every block of [from, from + count) uptodate.
+  static bool IsPartiallyUptodate(const Folio& folio, size_t from,
+                                  size_t count);
+  // iomap_release_folio: false when dirty or under writeback; else frees the
+  // per-block state and returns true. REQUIRES: folio locked.
+  static bool ReleaseFolio(Folio* folio);
+  // iomap_invalidate_folio: acts only on the whole folio (cancels dirty,
+  // frees state); a partial range does nothing. REQUIRES: folio locked.
+  static void InvalidateFolio(Folio* folio, size_t offset, size_t len);
+  // iomap_dirty_folio: marks every block dirty and the folio dirty. Returns
+  // whether the folio was clean. REQUIRES: folio locked.
+  static bool DirtyFolio(Folio* folio);
+
+  // Whether any folio in [start, end) (bytes) is dirty or under writeback
+  // (filemap_range_needs_writeback).
+  bool RangeNeedsWriteback(int64_t start, int64_t end);
+
+  // mapping_seek_hole_data(): the first data (whence SEEK_DATA) or hole
+  // (SEEK_HOLE) offset in [start, end) according to the cache: an uptodate
+  // folio or uptodate block is data, a missing folio or !uptodate block is a
+  // hole. Returns the offset, `end` when SEEK_HOLE finds none, or -ENXIO when
+  // SEEK_DATA finds none.
+  int64_t SeekHoleData(int64_t start, int64_t end, int whence);
+
+  // truncate_inode_pages_range(): bytes [start, end) leave the cache. Whole
+  // folios are removed (after their writeback ends); the covered part of a
+  // partial folio is zeroed and the folio kept. REQUIRES: the caller holds
+  // the invalidate lock exclusive (not asserted: callers vary).
+  void TruncateRange(int64_t start, int64_t end);
+  // Removes clean, unlocked folios wholly within [start, end) without
+  // waiting (invalidate_mapping_pages). Returns the number removed.
+  size_t InvalidateClean(int64_t start, int64_t end);
+
+  // Dirty / writeback accounting (Folio calls these).
+  void AccountDirty(Folio* folio, bool dirty);
+  void AccountWriteback(Folio* folio, bool writeback);
+  uint64_t dirty_bytes() const { return dirty_bytes_.load(); }
+  uint64_t writeback_bytes() const { return writeback_bytes_.load(); }
+  uint64_t nr_folios();
+
+  // Reclaim (PageCache): removes `folio` if it is still cached here, clean,
+  // idle and referenced only by the index and the caller. REQUIRES: folio
+  // locked. Returns whether it was removed.
+  bool TryRemoveIdle(Folio* folio);
+
+  // Readahead window (per mapping; see buffered_io.h).
+  base::Mutex ra_mu{base::LockRank::kLeaf};
+  RaState ra ABSL_GUARDED_BY(ra_mu);
+
+ private:
+  Folio* FindLocked(int64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool RangeFreeLocked(int64_t first, int64_t nr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int CreateFolio(int64_t index, unsigned fgp, unsigned order, Folio** folio);
+  unsigned ChooseOrder(int64_t index, unsigned order);
+  int LockForGet(Folio* folio, unsigned fgp);
+  void RemoveLocked(Folio* folio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TruncateFolio(Folio* folio, int64_t start, int64_t end);
+
+  Inode* const host_;
+  PageCache* const cache_;
+  const unsigned min_order_;
+  std::atomic<bool> large_folios_{false};
+  std::atomic<int64_t> dirty_bytes_{0};
+  std::atomic<int64_t> writeback_bytes_{0};
+
+  base::Mutex mu_{base::LockRank::kMapping};
+  // Keyed by the folio's first page index.
+  absl::btree_map<int64_t, Folio*> index_ ABSL_GUARDED_BY(mu_);
+  absl::btree_set<int64_t> dirty_tag_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace iomap
+
+#endif  // IOMAPD_IOMAP_PAGECACHE_H_
