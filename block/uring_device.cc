@@ -193,7 +193,8 @@ void UringDevice::StopRing(Ring* ring) {
 }
 
 UringDevice::Ring* UringDevice::RingFor(const Bio& bio) {
-  if (poll_ring_ && (bio.flags & kBioHipri) && IsDataOp(bio.op))
+  if (poll_ring_ && (bio.flags & kBioHipri) && IsDataOp(bio.op) &&
+      !poll_failed_.load(std::memory_order_relaxed))
     return poll_ring_.get();
   return ring_.get();
 }
@@ -332,6 +333,12 @@ bool UringDevice::HandleResult(Request* req, int res, int64_t* result) {
     *result = -EAGAIN;
     return ++req->retries >= kMaxRetries;
   }
+  if (res == -EOPNOTSUPP && req->ring->iopoll) {
+    // The file or queue cannot poll after all: use the normal ring from now.
+    poll_failed_.store(true, std::memory_order_relaxed);
+    req->ring = ring_.get();
+    return false;
+  }
   if (res == -EOPNOTSUPP && bio.op == BioOp::kWriteZeroes &&
       req->fallocate_mode == kZeroMode && !is_block_device_) {
     req->fallocate_mode = kPunchMode;  // a hole reads back as zeroes too
@@ -366,6 +373,7 @@ bool UringDevice::HandleResult(Request* req, int res, int64_t* result) {
 int UringDevice::ReapBatch(Ring* ring, bool* stop) {
   absl::InlinedVector<std::pair<Request*, int64_t>, 64> finished;
   absl::InlinedVector<Request*, 16> again;
+  absl::InlinedVector<Request*, 4> moved;  // to another ring
   unsigned head;
   unsigned seen = 0;
   struct io_uring_cqe* cqe;
@@ -379,6 +387,8 @@ int UringDevice::ReapBatch(Ring* ring, bool* stop) {
     int64_t result = 0;
     if (HandleResult(req, cqe->res, &result)) {
       finished.push_back({req, result});
+    } else if (req->ring != ring) {
+      moved.push_back(req);
     } else {
       again.push_back(req);
     }
@@ -390,6 +400,11 @@ int UringDevice::ReapBatch(Ring* ring, bool* stop) {
     for (Request* req : again) IssueLocked(ring, req);
     FillFromBacklogLocked(ring);
     SubmitLocked(ring);
+  }
+  for (Request* req : moved) {
+    base::MutexLock lock(&req->ring->mu);
+    IssueLocked(req->ring, req);
+    SubmitLocked(req->ring);
   }
   for (auto& [req, result] : finished) FinishRequest(req, result);
   return static_cast<int>(seen);

@@ -66,7 +66,7 @@ class UringDevice : public Device {
   void Drain() override;
 
   // True when kBioHipri bios go to an IOPOLL ring.
-  bool polling() const { return poll_ring_ != nullptr; }
+  bool polling() const { return poll_ring_ != nullptr && !poll_failed_.load(); }
 
   struct Request;
   struct Ring;
@@ -99,7 +99,8 @@ class UringDevice : public Device {
   DeviceLimits limits_;
   const Options options_;
   std::unique_ptr<Ring> ring_;
-  std::unique_ptr<Ring> poll_ring_;  // null when not polling
+  std::unique_ptr<Ring> poll_ring_;       // null when not polling
+  std::atomic<bool> poll_failed_{false};  // polled I/O returned EOPNOTSUPP
   std::atomic<uint64_t> inflight_{0};
   base::Mutex drain_mu_{base::LockRank::kLeaf};
   base::CondVar drain_cv_;
