@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <iterator>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/errno.h"
@@ -227,6 +229,105 @@ absl::Status RefcountIndex::Check() const {
   if (sum != shared_blocks_) {
     return Corrupt(absl::StrCat("shared block counter ", shared_blocks_,
                                 " but records hold ", sum));
+  }
+  return absl::OkStatus();
+}
+
+// --- cross-structure check ---
+
+namespace {
+
+// Walks a sorted, non-overlapping list of records with increasing x.
+class Cursor {
+ public:
+  explicit Cursor(const std::vector<RefcountRecord>& v) : v_(v) {}
+  // The count of the record containing x, 0 if none.
+  uint32_t At(uint64_t x) {
+    while (i_ < v_.size() && v_[i_].end() <= x) ++i_;
+    return i_ < v_.size() && v_[i_].start <= x ? v_[i_].count : 0;
+  }
+
+ private:
+  const std::vector<RefcountRecord>& v_;
+  size_t i_ = 0;
+};
+
+// Sweeps the owned ranges into records of their reference counts (>= 1).
+absl::Status OwnedToRecords(const std::vector<BlockRange>& owned,
+                            uint64_t dev_end,
+                            std::vector<RefcountRecord>* out) {
+  std::vector<std::pair<uint64_t, int>> events;
+  events.reserve(owned.size() * 2);
+  for (const BlockRange& r : owned) {
+    if (r.len == 0 || r.start > dev_end || r.len > dev_end - r.start) {
+      return Corrupt(absl::StrCat("owned range [", r.start, "+", r.len,
+                                  "] outside the device (end ", dev_end, ")"));
+    }
+    events.push_back({r.start, +1});
+    events.push_back({r.end(), -1});
+  }
+  std::sort(events.begin(), events.end());
+  int64_t refs = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    refs += events[i].second;
+    const uint64_t from = events[i].first;
+    if (i + 1 == events.size() || events[i + 1].first == from || refs == 0) {
+      continue;
+    }
+    out->push_back(RefcountRecord{from, events[i + 1].first - from,
+                                  static_cast<uint32_t>(refs)});
+  }
+  return absl::OkStatus();
+}
+
+// The first rule broken by the elementary interval [x, y), if any.
+absl::Status CheckInterval(uint64_t x, uint64_t y, uint32_t refs,
+                           uint32_t stored, bool is_free, bool in_alloc) {
+  const std::string where = absl::StrCat("blocks [", x, ", ", y, ")");
+  if (in_alloc && is_free && refs > 0) {
+    return Corrupt(
+        absl::StrCat(where, " are free and referenced ", refs, " times"));
+  }
+  if (in_alloc && !is_free && refs == 0) {
+    return Corrupt(where + " are neither free nor referenced (leaked)");
+  }
+  const uint32_t want = refs >= 2 ? refs : 0;
+  if (stored != want) {
+    return Corrupt(absl::StrCat(where, " are referenced ", refs,
+                                " times but the refcount record says ",
+                                stored == 0 ? 1 : stored));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CrossCheckBlocks(const Allocator& alloc,
+                              const RefcountIndex& refcounts,
+                              const std::vector<BlockRange>& owned) {
+  std::vector<RefcountRecord> refs, stored, free_list;
+  absl::Status st = OwnedToRecords(owned, alloc.end_block(), &refs);
+  if (!st.ok()) return st;
+  refcounts.ForEach([&](const RefcountRecord& r) { stored.push_back(r); });
+  alloc.ForEachFree([&](const BlockRange& r) {
+    free_list.push_back(RefcountRecord{r.start, r.len, 1});
+  });
+  std::vector<uint64_t> points = {alloc.first_block(), alloc.end_block()};
+  for (const auto* list : {&refs, &stored, &free_list}) {
+    for (const RefcountRecord& r : *list) {
+      points.push_back(r.start);
+      points.push_back(r.end());
+    }
+  }
+  std::sort(points.begin(), points.end());
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  Cursor ref_at(refs), stored_at(stored), free_at(free_list);
+  for (size_t i = 0; i + 1 < points.size(); ++i) {
+    const uint64_t x = points[i];
+    const bool in_alloc = x >= alloc.first_block() && x < alloc.end_block();
+    st = CheckInterval(x, points[i + 1], ref_at.At(x), stored_at.At(x),
+                       free_at.At(x) != 0, in_alloc);
+    if (!st.ok()) return st;
   }
   return absl::OkStatus();
 }

@@ -28,6 +28,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "base/mutex.h"
+#include "fs/allocator.h"
 #include "fs/extent_map.h"
 
 namespace fs {
@@ -117,6 +118,27 @@ class RefcountIndex {
   Map_ map_ ABSL_GUARDED_BY(mu_);
   uint64_t shared_blocks_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// fsck's cross-structure rules for device blocks (what xfs_scrub checks
+// between the free-space, refcount and reverse-mapping btrees).
+//
+// `owned` lists every reference to device blocks, in any order: each
+// allocated (written or unwritten) extent of every fork of every inode
+// (Extent::dev_range()), and the filesystem's own metadata ranges once
+// each. With refs(b) the number of owned ranges covering block b, it
+// verifies:
+//   - every owned range is non-empty and ends by alloc.end_block();
+//   - inside [alloc.first_block(), alloc.end_block()): b is free in the
+//     allocator exactly when refs(b) == 0 (no block both free and used, no
+//     leaked block);
+//   - refcounts.Count(b) == refs(b) wherever refs(b) >= 2, and no refcount
+//     record covers a block with refs(b) < 2.
+// Returns OK or an error (errno EUCLEAN) naming the first bad block range.
+// Takes the allocator's and the index's locks in turn, never together; the
+// caller must keep the structures quiescent (fsck, or mount).
+absl::Status CrossCheckBlocks(const Allocator& alloc,
+                              const RefcountIndex& refcounts,
+                              const std::vector<BlockRange>& owned);
 
 }  // namespace fs
 

@@ -102,6 +102,161 @@ TEST(RefcountTest, IncrementRefusesOverflowWithoutChange) {
   EXPECT_EQ(idx.Decrement(kMaxDevBlocks, 1, nullptr, nullptr), -EINVAL);
 }
 
+// --- fsck cross-check of allocator, refcounts and fork extents ---
+
+class CrossCheckTest : public testing::Test {
+ protected:
+  // A consistent volume: metadata at [0, 4), file A at [10, 20), file B a
+  // clone of A's [10, 15) plus its own [30, 32).
+  void SetUp() override {
+    owned_ = {R(0, 4), R(10, 10), R(10, 5), R(30, 2)};
+    for (const BlockRange& r : {R(0, 4), R(10, 10), R(30, 2)}) {
+      ASSERT_EQ(alloc_.MarkUsed(r.start, r.len), 0);
+    }
+    ASSERT_EQ(refs_.Increment(10, 5), 0);
+  }
+  std::string Error() {
+    absl::Status st = CrossCheckBlocks(alloc_, refs_, owned_);
+    EXPECT_EQ(base::ErrnoOf(st), -EUCLEAN);
+    return std::string(st.message());
+  }
+
+  Allocator alloc_{0, 100, Allocator::Init::kAllFree};
+  RefcountIndex refs_;
+  std::vector<BlockRange> owned_;
+};
+
+TEST_F(CrossCheckTest, ConsistentVolumePasses) {
+  EXPECT_TRUE(CrossCheckBlocks(alloc_, refs_, owned_).ok());
+}
+
+TEST_F(CrossCheckTest, BlockBothFreeAndUsed) {
+  ASSERT_EQ(alloc_.Free(31, 1), 0);
+  EXPECT_NE(Error().find("blocks [31, 32) are free and referenced 1"),
+            std::string::npos);
+}
+
+TEST_F(CrossCheckTest, LeakedBlock) {
+  ASSERT_EQ(alloc_.MarkUsed(50, 3), 0);
+  EXPECT_NE(Error().find("blocks [50, 53) are neither free nor referenced"),
+            std::string::npos);
+}
+
+TEST_F(CrossCheckTest, RefcountTooLowOrTooHigh) {
+  owned_.push_back(R(12, 1));  // a third owner the index does not know
+  EXPECT_NE(Error().find("blocks [12, 13) are referenced 3 times but the "
+                         "refcount record says 2"),
+            std::string::npos);
+  owned_.pop_back();
+  ASSERT_EQ(refs_.Increment(30, 2), 0);  // shared, but one owner
+  EXPECT_NE(Error().find("blocks [30, 32) are referenced 1 times"),
+            std::string::npos);
+}
+
+TEST_F(CrossCheckTest, OwnedRangeOutsideTheDevice) {
+  owned_.push_back(R(99, 2));
+  EXPECT_NE(Error().find("outside the device"), std::string::npos);
+}
+
+// --- a reflink volume in miniature: forks, allocator and refcounts kept in
+// step by write (COW), clone and punch, cross-checked after every step ---
+
+struct Volume {
+  Allocator alloc{0, 2000, Allocator::Init::kAllFree};
+  RefcountIndex refs;
+  ExtentMap forks[3];
+
+  // Drops one reference to each allocated piece; frees what reaches 0.
+  void Release(const std::vector<Extent>& pieces) {
+    for (const Extent& e : pieces) {
+      if (!e.allocated()) continue;
+      std::vector<BlockRange> to_free;
+      ASSERT_EQ(refs.Decrement(e.dev_block, e.len, &to_free, nullptr), 0);
+      for (const BlockRange& r : to_free) {
+        ASSERT_EQ(alloc.Free(r.start, r.len), 0);
+      }
+    }
+  }
+  // Writes [off, off + len) of fork f out of place (COW of shared blocks).
+  void Write(int f, uint64_t off, uint64_t len) {
+    for (uint64_t pos = off; pos < off + len;) {
+      AllocRequest req;
+      req.want_blocks = off + len - pos;
+      BlockRange got;
+      if (alloc.Alloc(req, &got) != 0) return;  // ENOSPC: stop short
+      std::vector<Extent> replaced;
+      ASSERT_EQ(forks[f].Map(pos, got.len, got.start, ExtentState::kWritten,
+                             &replaced),
+                0);
+      Release(replaced);
+      pos += got.len;
+    }
+  }
+  // Clones [soff, soff + len) of fork s to doff in fork d (FICLONERANGE).
+  void Clone(int s, uint64_t soff, int d, uint64_t doff, uint64_t len) {
+    std::vector<Extent> src;
+    forks[s].ForEachInRange(soff, len,
+                            [&](const Extent& e) { src.push_back(e); });
+    for (const Extent& e : src) {
+      if (e.allocated()) {
+        ASSERT_EQ(refs.Increment(e.dev_block, e.len), 0);
+      }
+    }
+    std::vector<Extent> replaced;
+    ASSERT_EQ(forks[d].Unmap(doff, len, &replaced), 0);
+    for (const Extent& e : src) {
+      if (!e.allocated()) continue;
+      ASSERT_EQ(forks[d].Map(doff + (e.file_off - soff), e.len, e.dev_block,
+                             e.state, nullptr),
+                0);
+    }
+    Release(replaced);
+  }
+  std::vector<BlockRange> Owned() const {
+    std::vector<BlockRange> owned;
+    for (const ExtentMap& m : forks) {
+      m.ForEach([&](const Extent& e) { owned.push_back(e.dev_range()); });
+    }
+    return owned;
+  }
+};
+
+TEST(ReflinkVolumeTest, RandomWriteClonePunchStaysCrossConsistent) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    std::mt19937_64 rng(seed);
+    Volume v;
+    for (int step = 0; step < 200; ++step) {
+      const int f = static_cast<int>(rng() % 3);
+      const uint64_t off = rng() % 300;
+      const uint64_t len = 1 + rng() % 40;
+      switch (rng() % 3) {
+        case 0:
+          v.Write(f, off, len);
+          break;
+        case 1:
+          v.Clone(static_cast<int>(rng() % 3), rng() % 300, f, off, len);
+          break;
+        default: {
+          std::vector<Extent> removed;
+          ASSERT_EQ(v.forks[f].Unmap(off, len, &removed), 0);
+          v.Release(removed);
+          break;
+        }
+      }
+      ASSERT_FALSE(HasFatalFailure()) << "step " << step;
+      absl::Status st = CrossCheckBlocks(v.alloc, v.refs, v.Owned());
+      ASSERT_TRUE(st.ok()) << "seed " << seed << " step " << step << ": " << st;
+      ASSERT_TRUE(v.refs.Check().ok());
+    }
+    // Corrupting any one structure is caught.
+    std::vector<BlockRange> owned = v.Owned();
+    if (owned.empty()) continue;
+    ASSERT_EQ(v.refs.Increment(owned[0].start, 1), 0);
+    EXPECT_FALSE(CrossCheckBlocks(v.alloc, v.refs, owned).ok());
+  }
+}
+
 // --- randomized model test: a per-block count array is the reference ---
 
 constexpr uint64_t kBlocks = 200;
