@@ -1,6 +1,7 @@
 #include "fs/allocator.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -180,6 +181,33 @@ TEST(AllocatorTest, ConcurrentAllocAndFreeKeepInvariants) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(a.FreeBlocks(), 100000u);
   EXPECT_EQ(a.NumFreeExtents(), 1u);
+  EXPECT_TRUE(a.Check().ok());
+}
+
+// 100,000 free extents: allocations stay in microseconds.
+TEST(AllocatorTest, ScalesTo100kFreeExtents) {
+  constexpr uint64_t kExtents = 100000;
+  Allocator a(0, kExtents * 4, Allocator::Init::kAllUsed);
+  for (uint64_t i = 0; i < kExtents; ++i) {
+    ASSERT_EQ(a.Free(i * 4, 1 + i % 3), 0);
+  }
+  ASSERT_EQ(a.NumFreeExtents(), kExtents);
+  std::mt19937_64 rng(7);
+  constexpr int kAllocs = 20000;
+  std::vector<BlockRange> got(kAllocs);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kAllocs; ++i) {
+    ASSERT_EQ(a.Alloc(Req(1 + rng() % 3, 1, rng() % (kExtents * 4)), &got[i]),
+              0);
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  const double avg_us =
+      std::chrono::duration<double, std::micro>(t1 - t0).count() / kAllocs;
+  std::printf(
+      "Allocator: %d allocations over %llu free extents: %.3f us "
+      "average\n",
+      kAllocs, static_cast<unsigned long long>(kExtents), avg_us);
+  EXPECT_LT(avg_us, 20.0);
   EXPECT_TRUE(a.Check().ok());
 }
 

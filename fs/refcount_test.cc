@@ -1,6 +1,7 @@
 #include "fs/refcount.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -100,6 +101,32 @@ TEST(RefcountTest, IncrementRefusesOverflowWithoutChange) {
             std::vector<RefcountRecord>({Rc(10, 2, kMaxRefcount)}));
   EXPECT_EQ(idx.Increment(0, 0), -EINVAL);
   EXPECT_EQ(idx.Decrement(kMaxDevBlocks, 1, nullptr, nullptr), -EINVAL);
+}
+
+// 100,000 shared ranges: FindShared (the iomap SHARED decision) stays in
+// microseconds.
+TEST(RefcountTest, ScalesTo100kRecords) {
+  constexpr uint64_t kRecords = 100000;
+  RefcountIndex idx;
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    ASSERT_EQ(idx.Insert(Rc(i * 4, 2, 2 + i % 5)), 0);
+  }
+  ASSERT_EQ(idx.NumRecords(), kRecords);
+  std::mt19937_64 rng(3);
+  uint64_t hits = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    BlockRange r;
+    hits += idx.FindShared(rng() % (kRecords * 4), 2, &r);
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  const double avg_us =
+      std::chrono::duration<double, std::micro>(t1 - t0).count() / kRecords;
+  std::printf("RefcountIndex: FindShared over %llu records: %.3f us average\n",
+              static_cast<unsigned long long>(kRecords), avg_us);
+  EXPECT_GT(hits, kRecords / 3);
+  EXPECT_LT(avg_us, 5.0);
+  EXPECT_TRUE(idx.Check().ok());
 }
 
 // --- fsck cross-check of allocator, refcounts and fork extents ---

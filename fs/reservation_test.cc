@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "base/errno.h"
@@ -58,6 +59,31 @@ TEST(ReservationTest, CheckCatchesReservationsBehindItsBack) {
   EXPECT_NE(st.message().find("allocator holds 8"), absl::string_view::npos);
   st = res.CheckInode(1, 4);
   EXPECT_NE(st.message().find("inode 1 holds 5"), absl::string_view::npos);
+}
+
+TEST(ReservationTest, ConcurrentInodesKeepExactTotals) {
+  Allocator alloc(0, 100000, Allocator::Init::kAllFree);
+  ReservationCounter res(&alloc);
+  auto worker = [&](uint64_t ino) {
+    std::mt19937_64 rng(ino);
+    for (int i = 0; i < 3000; ++i) {
+      const uint64_t n = 1 + rng() % 8;
+      ASSERT_EQ(res.Reserve(ino, n), 0);
+      AllocRequest req;
+      req.want_blocks = 1 + rng() % n;
+      BlockRange got;
+      ASSERT_EQ(res.AllocReserved(ino, req, &got), 0);
+      ASSERT_EQ(alloc.Free(got.start, got.len), 0);
+      ASSERT_EQ(res.Release(ino, n - got.len), 0);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (uint64_t ino = 1; ino <= 4; ++ino) threads.emplace_back(worker, ino);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(res.TotalReserved(), 0u);
+  EXPECT_EQ(res.NumInodes(), 0u);
+  EXPECT_EQ(alloc.FreeBlocks(), 100000u);
+  EXPECT_TRUE(res.Check().ok());
 }
 
 // --- delalloc life cycle over an ExtentMap: the property the counter
