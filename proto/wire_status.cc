@@ -53,14 +53,27 @@ grpc::StatusCode GrpcCodeForErrno(int errnum) {
   return static_cast<grpc::StatusCode>(s.code());
 }
 
-grpc::Status ErrnoToGrpcStatus(int errnum, std::string_view message) {
+grpc::Status ErrnoToGrpcStatus(int errnum, std::string_view message,
+                               const google::protobuf::Message* response) {
   if (errnum == 0) return grpc::Status::OK;
   if (errnum < 0) errnum = -errnum;
   iomapd::v1::ErrorDetail detail;
   detail.set_errnum(errnum);
   detail.set_message(std::string(message));
+  if (response != nullptr) detail.set_response(response->SerializeAsString());
   return grpc::Status(GrpcCodeForErrno(errnum), std::string(message),
                       detail.SerializeAsString());
+}
+
+bool ResponseOf(const grpc::Status& status,
+                google::protobuf::Message* response) {
+  iomapd::v1::ErrorDetail detail;
+  if (status.ok() || status.error_details().empty() ||
+      !detail.ParseFromString(status.error_details()) ||
+      detail.response().empty()) {
+    return false;
+  }
+  return response->ParseFromString(detail.response());
 }
 
 int ErrnumOf(const grpc::Status& status) {

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "google/protobuf/message.h"
 #include "grpcpp/support/status.h"
 
 namespace wire {
@@ -24,8 +25,17 @@ namespace wire {
 grpc::StatusCode GrpcCodeForErrno(int errnum);
 
 // A non-OK status for positive `errnum` carrying ErrorDetail{errnum,
-// message}; grpc::Status::OK for errnum 0.
-grpc::Status ErrnoToGrpcStatus(int errnum, std::string_view message);
+// message, response}; grpc::Status::OK for errnum 0. Pass the RPC's
+// response (its errnum set) when it holds results that accompany the
+// failure, e.g. FiemapResponse.bad_flags with EBADR.
+grpc::Status ErrnoToGrpcStatus(
+    int errnum, std::string_view message,
+    const google::protobuf::Message* response = nullptr);
+
+// The response message a failed status carries (ErrorDetail.response):
+// parses it into *response and returns true, false when there is none.
+bool ResponseOf(const grpc::Status& status,
+                google::protobuf::Message* response);
 
 // The positive errno a status carries: the ErrorDetail's when present,
 // otherwise the closest errno for the code (transport failures: UNAVAILABLE

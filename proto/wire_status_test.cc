@@ -49,6 +49,19 @@ TEST(WireStatus, ErrorDetailIsInTheStatusDetails) {
   EXPECT_EQ(s.error_message(), "generation 3 != 4");
 }
 
+TEST(WireStatus, ResponseTravelsWithTheFailure) {
+  iomapd::v1::FiemapResponse resp;
+  resp.set_errnum(EBADR);
+  resp.set_bad_flags(0x4);
+  grpc::Status s = ErrnoToGrpcStatus(EBADR, "unsupported flags 0x4", &resp);
+  iomapd::v1::FiemapResponse back;
+  ASSERT_TRUE(ResponseOf(s, &back));
+  EXPECT_EQ(back.errnum(), EBADR);
+  EXPECT_EQ(back.bad_flags(), 0x4u);
+  EXPECT_FALSE(ResponseOf(ErrnoToGrpcStatus(EIO, "x"), &back));
+  EXPECT_FALSE(ResponseOf(grpc::Status::OK, &back));
+}
+
 TEST(WireStatus, TransportFailuresWithoutDetail) {
   EXPECT_EQ(ErrnumOf(grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")),
             ENOTCONN);
