@@ -2,11 +2,12 @@
 #include "block/device.h"
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "base/mutex.h"
 #include "block/backing_file.h"
 #include "block/sync_device.h"
 #include "block/uring_device.h"
@@ -111,17 +112,21 @@ int CheckRange(const Bio& bio, const DeviceLimits& limits, std::string* why) {
                              bio.len, ") past capacity ", cap));
 }
 
+// The waiter lives on the waiting thread's stack and is destroyed as soon as
+// that thread sees `done`, possibly while WakeWaiter is still returning from
+// the unlock. std::mutex allows that (nothing is touched after the release);
+// base::Mutex::Unlock reads its rank after releasing, so it is not used here.
 struct Waiter {
-  base::Mutex mu;
-  base::CondVar cv;
-  bool done ABSL_GUARDED_BY(mu) = false;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
 };
 
 void WakeWaiter(Bio* bio) {
   auto* w = static_cast<Waiter*>(bio->private_data);
-  base::MutexLock lock(&w->mu);
+  std::lock_guard<std::mutex> lock(w->mu);
   w->done = true;
-  w->cv.SignalAll();
+  w->cv.notify_all();
 }
 
 absl::StatusOr<std::unique_ptr<Device>> MakeDevice(BackingFile file,
@@ -191,8 +196,8 @@ int64_t SubmitAndWait(Device& device, Bio* bio) {
   bio->end_io = WakeWaiter;
   bio->private_data = &waiter;
   device.Submit(bio);
-  base::MutexLock lock(&waiter.mu);
-  while (!waiter.done) waiter.cv.Wait(&waiter.mu);
+  std::unique_lock<std::mutex> lock(waiter.mu);
+  waiter.cv.wait(lock, [&] { return waiter.done; });
   return bio->result;
 }
 

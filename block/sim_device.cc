@@ -427,13 +427,17 @@ bool SimDevice::crashed() const {
 }
 
 std::unique_ptr<SimDevice> SimDevice::Reboot() const {
-  base::MutexLock lock(&mu_);
-  if (!crashed_) {
-    fprintf(stderr, "SimDevice::Reboot: the device has not crashed\n");
-    abort();
+  std::unique_ptr<SimStore> image;
+  {
+    base::MutexLock lock(&mu_);
+    if (!crashed_) {
+      fprintf(stderr, "SimDevice::Reboot: the device has not crashed\n");
+      abort();
+    }
+    image = durable_->Clone();
   }
   return std::unique_ptr<SimDevice>(
-      new SimDevice(options_, seed_ + 1, durable_->Clone()));
+      new SimDevice(options_, seed_ + 1, std::move(image)));
 }
 
 void SimDevice::PeekDurable(uint64_t off, void* dst, uint64_t len) const {

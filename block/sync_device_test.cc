@@ -132,7 +132,7 @@ TEST_F(SyncDeviceTest, ManySubmitters) {
   so.threads = 3;
   auto dev = Open(so);
   constexpr int kThreads = 4, kPerThread = 250;
-  AlignedBuffer buf = AllocAligned(kThreads * 4096);
+  AlignedBuffer buf = AllocAligned(kThreads * kPerThread * 4096);
   struct Tally {
     std::atomic<int> done{0};
     std::atomic<int>* ok;
@@ -147,7 +147,7 @@ TEST_F(SyncDeviceTest, ManySubmitters) {
       for (int i = 0; i < kPerThread; ++i) {
         bios[i].op = i % 2 ? BioOp::kRead : BioOp::kWrite;
         bios[i].offset = (t * kPerThread + i) * 4096ull % (8 << 20);
-        bios[i].AddSegment(buf.get() + t * 4096, 4096);
+        bios[i].AddSegment(buf.get() + (t * kPerThread + i) * 4096, 4096);
         bios[i].private_data = &tally;
         bios[i].end_io = [](Bio* b) {
           auto* tl = static_cast<Tally*>(b->private_data);

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +26,18 @@ constexpr int kPunchMode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 constexpr int kZeroMode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 
 bool IsDataOp(BioOp op) { return op == BioOp::kRead || op == BioOp::kWrite; }
+
+// ThreadSanitizer cannot see the kernel pass a request from the submitting
+// thread to the completion thread; tell it.
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+void HandOver(void* p) { __tsan_release(p); }
+void TakeOver(void* p) { __tsan_acquire(p); }
+#else
+void HandOver(void*) {}
+void TakeOver(void*) {}
+#endif
 
 [[noreturn]] void Die(const char* what, int err) {
   fprintf(stderr, "UringDevice: %s: %s\n", what, strerror(-err));
@@ -59,25 +72,9 @@ struct UringDevice::Request {
   }
 };
 
-// A ring, its lock-protected submission state and its completion thread.
-struct UringDevice::Ring {
-  struct io_uring ring;
-  bool iopoll = false;
-  bool fixed_file = false;
-  uint32_t capacity = 0;
-  base::Mutex mu{base::LockRank::kLeaf};
-  base::CondVar poll_cv;                             // IOPOLL: work arrived
-  uint32_t issued ABSL_GUARDED_BY(mu) = 0;           // SQEs the kernel holds
-  uint32_t prepared ABSL_GUARDED_BY(mu) = 0;         // SQEs not yet submitted
-  std::deque<Request*> backlog ABSL_GUARDED_BY(mu);  // waiting for a slot
-  bool stopping ABSL_GUARDED_BY(mu) = false;
-  std::thread thread;
-  bool inited = false;
-
-  ~Ring() {
-    if (inited) io_uring_queue_exit(&ring);
-  }
-};
+UringDevice::Ring::~Ring() {
+  if (inited) io_uring_queue_exit(&ring);
+}
 
 namespace {
 
@@ -241,21 +238,28 @@ void UringDevice::SubmitBatch(absl::Span<Bio* const> bios) {
     }
     reqs.push_back(NewRequest(bio));
   }
-  for (Ring* ring : {ring_.get(), poll_ring_.get()}) {
-    if (ring == nullptr) continue;
-    base::MutexLock lock(&ring->mu);
-    bool any = false;
-    for (Request* req : reqs) {
-      if (req->ring != ring) continue;
-      any = true;
-      if (ring->backlog.empty()) {
-        IssueLocked(ring, req);
-      } else {
-        ring->backlog.push_back(req);
-      }
+  // Split by ring first: once a ring's lock is released its requests may
+  // complete and be freed at any moment.
+  absl::InlinedVector<Request*, 32> polled;
+  auto normal_end =
+      std::stable_partition(reqs.begin(), reqs.end(),
+                            [&](Request* r) { return r->ring == ring_.get(); });
+  polled.assign(normal_end, reqs.end());
+  reqs.erase(normal_end, reqs.end());
+  if (!reqs.empty()) IssueAll(ring_.get(), reqs);
+  if (!polled.empty()) IssueAll(poll_ring_.get(), polled);
+}
+
+void UringDevice::IssueAll(Ring* ring, absl::Span<Request* const> reqs) {
+  base::MutexLock lock(&ring->mu);
+  for (Request* req : reqs) {
+    if (ring->backlog.empty()) {
+      IssueLocked(ring, req);
+    } else {
+      ring->backlog.push_back(req);
     }
-    if (any) SubmitLocked(ring);
   }
+  SubmitLocked(ring);
 }
 
 void UringDevice::IssueLocked(Ring* ring, Request* req) {
@@ -323,9 +327,11 @@ void UringDevice::PrepSqe(Request* req, struct io_uring_sqe* sqe) {
   }
   if (req->ring->fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
   io_uring_sqe_set_data(sqe, req);
+  HandOver(req);
 }
 
 bool UringDevice::HandleResult(Request* req, int res, int64_t* result) {
+  TakeOver(req);
   const Bio& bio = *req->bio;
   if (options_.result_hook && IsDataOp(bio.op))
     res = options_.result_hook(bio, res);

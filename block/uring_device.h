@@ -68,8 +68,25 @@ class UringDevice : public Device {
   // True when kBioHipri bios go to an IOPOLL ring.
   bool polling() const { return poll_ring_ != nullptr && !poll_failed_.load(); }
 
-  struct Request;
-  struct Ring;
+  struct Request;  // one bio on its way (uring_device.cc)
+
+  // A ring, its lock-protected submission state and its completion thread.
+  struct Ring {
+    struct io_uring ring;
+    bool inited = false;
+    bool iopoll = false;
+    bool fixed_file = false;
+    uint32_t capacity = 0;
+    base::Mutex mu{base::LockRank::kLeaf};
+    base::CondVar poll_cv;                             // IOPOLL: work arrived
+    uint32_t issued ABSL_GUARDED_BY(mu) = 0;           // SQEs the kernel holds
+    uint32_t prepared ABSL_GUARDED_BY(mu) = 0;         // SQEs not yet submitted
+    std::deque<Request*> backlog ABSL_GUARDED_BY(mu);  // waiting for a slot
+    bool stopping ABSL_GUARDED_BY(mu) = false;
+    std::thread thread;
+
+    ~Ring();
+  };
 
  private:
   UringDevice(const BackingFile& file, const Options& options);
@@ -79,8 +96,8 @@ class UringDevice : public Device {
   Ring* RingFor(const Bio& bio);
   void Complete(Bio* bio, int64_t result);
   void FinishRequest(Request* req, int64_t result);
-  // Enqueues `req` on its ring (issued now when there is room).
-  void Enqueue(Request* req, bool submit_now);
+  // Issues `reqs` on `ring` (or queues them behind its backlog) and submits.
+  void IssueAll(Ring* ring, absl::Span<Request* const> reqs);
   void IssueLocked(Ring* ring, Request* req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring->mu);
   void SubmitLocked(Ring* ring) ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring->mu);

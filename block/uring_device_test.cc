@@ -201,7 +201,7 @@ TEST_F(UringDeviceTest, ConcurrentSubmittersAndChainedCompletions) {
   uo.queue_depth = 8;
   auto dev = Open(uo);
   constexpr int kThreads = 4, kPerThread = 300;
-  AlignedBuffer buf = AllocAligned(kThreads * 4096);
+  AlignedBuffer buf = AllocAligned(kThreads * kPerThread * 4096);
   struct Chain {
     Device* dev;
     int left;
@@ -216,7 +216,7 @@ TEST_F(UringDeviceTest, ConcurrentSubmittersAndChainedCompletions) {
         auto* c = new Chain{dev.get(), 2, &finished, Bio()};
         c->bio.op = (i % 2) ? BioOp::kRead : BioOp::kWrite;
         c->bio.offset = (t * kPerThread + i) % 2048 * 4096;
-        c->bio.AddSegment(buf.get() + t * 4096, 4096);
+        c->bio.AddSegment(buf.get() + (t * kPerThread + i) * 4096, 4096);
         c->bio.private_data = c;
         // end_io resubmits the bio from the completion thread twice.
         c->bio.end_io = [](Bio* b) {
