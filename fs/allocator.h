@@ -117,6 +117,7 @@ class Allocator {
   absl::Status Check() const;
 
  private:
+  friend class AllocatorTestPeer;  // corrupts private state in tests
   using ByStart = absl::btree_map<uint64_t, uint64_t>;  // start -> len
   using BySize = absl::btree_set<std::pair<uint64_t, uint64_t>>;  // len,start
 

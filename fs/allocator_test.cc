@@ -184,6 +184,61 @@ TEST(AllocatorTest, ConcurrentAllocAndFreeKeepInvariants) {
   EXPECT_TRUE(a.Check().ok());
 }
 
+}  // namespace
+
+// Reaches into the allocator to corrupt it the ways a bug could.
+class AllocatorTestPeer {
+ public:
+  static void DropFromBySize(Allocator& a, uint64_t start, uint64_t len) {
+    base::MutexLock lock(&a.mu_);
+    a.by_size_.erase({len, start});
+    a.by_size_.insert({len + 1, start});
+  }
+  static void AddRaw(Allocator& a, uint64_t start, uint64_t len) {
+    base::MutexLock lock(&a.mu_);
+    a.by_start_[start] = len;
+    a.by_size_.insert({len, start});
+    a.free_blocks_ += len;
+  }
+  static void SetReserved(Allocator& a, uint64_t n) {
+    base::MutexLock lock(&a.mu_);
+    a.reserved_blocks_ = n;
+  }
+};
+
+namespace {
+
+TEST(AllocatorTest, CheckNamesEachKindOfCorruption) {
+  auto error_of = [](void (*corrupt)(Allocator&)) {
+    Allocator a(0, 100, Allocator::Init::kAllUsed);
+    EXPECT_EQ(a.Free(10, 10), 0);
+    corrupt(a);
+    absl::Status st = a.Check();
+    EXPECT_EQ(base::ErrnoOf(st), -EUCLEAN);
+    return std::string(st.message());
+  };
+  EXPECT_NE(error_of([](Allocator& a) {
+              AllocatorTestPeer::DropFromBySize(a, 10, 10);
+            }).find("missing from the by-size index"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Allocator& a) {
+              AllocatorTestPeer::AddRaw(a, 15, 10);
+            }).find("overlaps"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Allocator& a) {
+              AllocatorTestPeer::AddRaw(a, 20, 1);
+            }).find("not merged"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Allocator& a) {
+              AllocatorTestPeer::AddRaw(a, 95, 10);
+            }).find("outside the device"),
+            std::string::npos);
+  EXPECT_NE(error_of([](Allocator& a) {
+              AllocatorTestPeer::SetReserved(a, 11);
+            }).find("reserved 11 exceeds free 10"),
+            std::string::npos);
+}
+
 // 100,000 free extents: allocations stay in microseconds.
 TEST(AllocatorTest, ScalesTo100kFreeExtents) {
   constexpr uint64_t kExtents = 100000;

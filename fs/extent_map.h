@@ -181,6 +181,7 @@ class ExtentMap {
                      uint64_t dev_end = kMaxDevBlocks) const;
 
  private:
+  friend class ExtentMapTestPeer;  // corrupts private state in tests
   struct Rec {
     uint64_t len;
     uint64_t dev_block;

@@ -228,6 +228,52 @@ TEST(ExtentMapTest, MoveKeepsContentsAndSequence) {
   EXPECT_TRUE(b.Check().ok());
 }
 
+}  // namespace
+
+// Reaches into the map to corrupt it the ways a bug could.
+class ExtentMapTestPeer {
+ public:
+  static void Raw(ExtentMap& m, const Extent& e) {
+    m.map_[e.file_off] = ExtentMap::Rec{e.len, e.dev_block, e.state};
+  }
+  static void Counter(ExtentMap& m, ExtentState s, uint64_t v) {
+    m.blocks_[static_cast<int>(s)] = v;
+  }
+};
+
+namespace {
+
+TEST(ExtentMapTest, CheckNamesEachKindOfCorruption) {
+  auto error_of = [](void (*corrupt)(ExtentMap&)) {
+    ExtentMap m;
+    EXPECT_EQ(m.Map(0, 4, 100, kW, nullptr), 0);
+    corrupt(m);
+    absl::Status st = m.Check();
+    EXPECT_EQ(base::ErrnoOf(st), -EUCLEAN);
+    return std::string(st.message());
+  };
+  EXPECT_NE(error_of([](ExtentMap& m) {
+              ExtentMapTestPeer::Raw(m, E(2, 4, 500, kW));
+            }).find("overlap"),
+            std::string::npos);
+  EXPECT_NE(error_of([](ExtentMap& m) {
+              ExtentMapTestPeer::Raw(m, E(4, 4, 104, kW));
+            }).find("not merged"),
+            std::string::npos);
+  EXPECT_NE(error_of([](ExtentMap& m) {
+              ExtentMapTestPeer::Raw(m, E(9, 1, 7, kD));
+            }).find("bad state"),
+            std::string::npos);
+  EXPECT_NE(error_of([](ExtentMap& m) {
+              ExtentMapTestPeer::Raw(m, E(9, 0, 7, kW));
+            }).find("bad file range"),
+            std::string::npos);
+  EXPECT_NE(error_of([](ExtentMap& m) {
+              ExtentMapTestPeer::Counter(m, kW, 5);
+            }).find("written block counter 5"),
+            std::string::npos);
+}
+
 // 100,000 extents; Lookup must stay in microseconds (issue 3).
 TEST(ExtentMapTest, ScalesTo100kExtents) {
   constexpr uint64_t kExtents = 100000;

@@ -95,6 +95,7 @@ class RefcountIndex {
   absl::Status Check() const;
 
  private:
+  friend class RefcountIndexTestPeer;  // corrupts private state in tests
   struct Rec {
     uint64_t len;
     uint32_t count;

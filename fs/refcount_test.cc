@@ -103,6 +103,51 @@ TEST(RefcountTest, IncrementRefusesOverflowWithoutChange) {
   EXPECT_EQ(idx.Decrement(kMaxDevBlocks, 1, nullptr, nullptr), -EINVAL);
 }
 
+}  // namespace
+
+// Reaches into the index to corrupt it the ways a bug could.
+class RefcountIndexTestPeer {
+ public:
+  static void Raw(RefcountIndex& idx, const RefcountRecord& r) {
+    base::MutexLock lock(&idx.mu_);
+    idx.map_[r.start] = RefcountIndex::Rec{r.len, r.count};
+    idx.shared_blocks_ += r.len;
+  }
+  static void Counter(RefcountIndex& idx, uint64_t v) {
+    base::MutexLock lock(&idx.mu_);
+    idx.shared_blocks_ = v;
+  }
+};
+
+namespace {
+
+TEST(RefcountTest, CheckNamesEachKindOfCorruption) {
+  auto error_of = [](void (*corrupt)(RefcountIndex&)) {
+    RefcountIndex idx;
+    EXPECT_EQ(idx.Increment(10, 10), 0);
+    corrupt(idx);
+    absl::Status st = idx.Check();
+    EXPECT_EQ(base::ErrnoOf(st), -EUCLEAN);
+    return std::string(st.message());
+  };
+  EXPECT_NE(error_of([](RefcountIndex& idx) {
+              RefcountIndexTestPeer::Raw(idx, Rc(15, 10, 3));
+            }).find("overlaps"),
+            std::string::npos);
+  EXPECT_NE(error_of([](RefcountIndex& idx) {
+              RefcountIndexTestPeer::Raw(idx, Rc(20, 5, 2));
+            }).find("not merged"),
+            std::string::npos);
+  EXPECT_NE(error_of([](RefcountIndex& idx) {
+              RefcountIndexTestPeer::Raw(idx, Rc(30, 5, 1));
+            }).find("count out of"),
+            std::string::npos);
+  EXPECT_NE(error_of([](RefcountIndex& idx) {
+              RefcountIndexTestPeer::Counter(idx, 3);
+            }).find("shared block counter 3"),
+            std::string::npos);
+}
+
 // 100,000 shared ranges: FindShared (the iomap SHARED decision) stays in
 // microseconds.
 TEST(RefcountTest, ScalesTo100kRecords) {
