@@ -287,10 +287,10 @@ int Mapping::LockForGet(Folio* folio, unsigned fgp) {
   return 0;
 }
 
-int Mapping::CreateFolio(int64_t index, unsigned fgp, unsigned order,
+int Mapping::AddNewFolio(int64_t index, unsigned order, unsigned fgp,
                          Folio** out) {
-  index &= ~((int64_t{1} << min_order_) - 1);
-  order = ChooseOrder(index, order);
+  order = std::min(std::max(order, min_order_), max_order());
+  index &= ~((int64_t{1} << order) - 1);
   cache_->MakeRoom(kPageSize << order);
   auto* folio = new Folio(this, index, order, host_->blkbits());
   if (fgp & kFgpDontcache) folio->SetDropbehind();
@@ -304,6 +304,12 @@ int Mapping::CreateFolio(int64_t index, unsigned fgp, unsigned order,
   }
   *out = folio;
   return 0;
+}
+
+int Mapping::CreateFolio(int64_t index, unsigned fgp, unsigned order,
+                         Folio** out) {
+  index &= ~((int64_t{1} << min_order_) - 1);
+  return AddNewFolio(index, ChooseOrder(index, order), fgp, out);
 }
 
 int Mapping::GetFolio(int64_t index, unsigned fgp, unsigned order,
@@ -322,6 +328,7 @@ int Mapping::GetFolio(int64_t index, unsigned fgp, unsigned order,
       ref->Unlock();  // truncated while we waited
       continue;
     }
+    if (!(fgp & kFgpDontcache) && ref->Dropbehind()) ref->ClearDropbehind();
     *folio = ref.Release();
     return 0;
   }
@@ -397,6 +404,32 @@ bool Mapping::RangeNeedsWriteback(int64_t start, int64_t end) {
   return false;
 }
 
+// folio_seek_hole_data(): within folio `f`, from *pos up to `end`. Returns
+// true (with *pos) when the wanted kind of range starts there.
+static bool FolioSeekHoleData(Folio* f, int64_t* pos, int64_t end,
+                              bool want_data) {
+  const int64_t fend = std::min(f->end(), end);
+  if (f->Uptodate()) {
+    if (want_data) return true;
+    *pos = fend;
+    return false;
+  }
+  // Per-block state is only stable under the folio lock.
+  f->Lock();
+  const int64_t bs = int64_t{1} << f->blkbits();
+  bool found = false;
+  while (*pos < fend) {
+    unsigned block = static_cast<unsigned>((*pos - f->pos()) / bs);
+    if (f->BlockUptodate(block) == want_data) {
+      found = true;
+      break;
+    }
+    *pos = std::min(f->pos() + (block + 1) * bs, fend);
+  }
+  f->Unlock();
+  return found;
+}
+
 int64_t Mapping::SeekHoleData(int64_t start, int64_t end, int whence) {
   const bool want_data = whence == SEEK_DATA;
   int64_t pos = start;
@@ -406,13 +439,7 @@ int64_t Mapping::SeekHoleData(int64_t start, int64_t end, int whence) {
       if (pos >= end) break;
       if (f->pos() > pos && !want_data) return pos;  // a gap is a hole
       pos = std::max(pos, f->pos());
-      const int64_t fend = std::min(f->end(), end);
-      const int64_t bs = int64_t{1} << f->blkbits();
-      while (pos < fend) {
-        unsigned block = static_cast<unsigned>((pos - f->pos()) / bs);
-        if (f->BlockUptodate(block) == want_data) return pos;
-        pos = std::min(f->pos() + (block + 1) * bs, fend);
-      }
+      if (FolioSeekHoleData(f.get(), &pos, end, want_data)) return pos;
     }
   }
   if (want_data) return -ENXIO;

@@ -86,6 +86,22 @@ inline constexpr unsigned kFgpDontcache = 1u << 5;  // new folio is dropbehind
 inline constexpr unsigned kFgpWriteBegin =
     kFgpLock | kFgpCreat | kFgpStable;  // FGP_WRITEBEGIN
 
+// What a mapping needs from the layers above the pagecache: writeback
+// (filemap_write_and_wait_range) and dirty throttling
+// (balance_dirty_pages_ratelimited). The writeback engine installs them with
+// Mapping::set_hooks; without hooks, throttling does nothing and a flush that
+// is required fails with -EOPNOTSUPP. Thread-safety: called concurrently.
+class MappingHooks {
+ public:
+  virtual ~MappingHooks() = default;
+  // Writes back bytes [start, end] (inclusive) of `inode` and waits for it.
+  // 0 or -errno.
+  virtual int WriteAndWaitRange(Inode* inode, int64_t start, int64_t end) = 0;
+  // Throttles a writer that dirtied pages; with `nowait` returns -EAGAIN
+  // instead of sleeping. 0 or -errno.
+  virtual int BalanceDirty(Inode* inode, bool nowait) = 0;
+};
+
 // file_ra_state: the readahead window of a mapping.
 struct RaState {
   int64_t start = 0;        // first page of the current window
@@ -123,6 +139,14 @@ class Mapping {
   // *folio, -ENOENT when missing and not kFgpCreat, -EAGAIN under kFgpNowait
   // when the lock is taken or writeback must be waited for.
   int GetFolio(int64_t index, unsigned fgp, unsigned order, Folio** folio);
+  // filemap_alloc_folio() + filemap_add_folio(): a new folio of exactly
+  // `order` (clamped to [min_order, max_order]) at `index` (aligned down to
+  // the order), locked and referenced. -EEXIST when it would overlap a cached
+  // folio.
+  int AddNewFolio(int64_t index, unsigned order, unsigned fgp, Folio** folio);
+  // The largest order <= `order` for a new folio at `index`: aligned there
+  // and over pages not cached (at least min_order).
+  unsigned ChooseOrder(int64_t index, unsigned order);
   // filemap_get_folio(): lookup only; null when missing.
   FolioRef Lookup(int64_t index);
   // The folios that intersect pages [first, last], in order, referenced.
@@ -183,6 +207,11 @@ class Mapping {
   // locked. Returns whether it was removed.
   bool TryRemoveIdle(Folio* folio);
 
+  // Writeback / throttling hooks (null until installed). The hooks object
+  // must outlive the mapping.
+  void set_hooks(MappingHooks* hooks) { hooks_.store(hooks); }
+  MappingHooks* hooks() const { return hooks_.load(); }
+
   // Readahead window (per mapping; see buffered_io.h).
   base::Mutex ra_mu{base::LockRank::kLeaf};
   RaState ra ABSL_GUARDED_BY(ra_mu);
@@ -192,7 +221,6 @@ class Mapping {
   bool RangeFreeLocked(int64_t first, int64_t nr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int CreateFolio(int64_t index, unsigned fgp, unsigned order, Folio** folio);
-  unsigned ChooseOrder(int64_t index, unsigned order);
   int LockForGet(Folio* folio, unsigned fgp);
   void RemoveLocked(Folio* folio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TruncateFolio(Folio* folio, int64_t start, int64_t end);
@@ -201,6 +229,7 @@ class Mapping {
   PageCache* const cache_;
   const unsigned min_order_;
   std::atomic<bool> large_folios_{false};
+  std::atomic<MappingHooks*> hooks_{nullptr};
   std::atomic<int64_t> dirty_bytes_{0};
   std::atomic<int64_t> writeback_bytes_{0};
 

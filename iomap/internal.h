@@ -1,0 +1,50 @@
+// Helpers shared by the engine's buffered I/O files. Not part of the public
+// API.
+#ifndef IOMAPD_IOMAP_INTERNAL_H_
+#define IOMAPD_IOMAP_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "iomap/buffered_io.h"
+
+namespace block {
+class Device;
+}
+
+namespace iomap {
+namespace internal {
+
+// The device a mapping refers to: its own bdev, else the inode's.
+block::Device* DeviceOf(Inode* inode, const Iomap& map);
+
+// iomap_block_needs_zeroing(): the block at `pos` reads as zeros (srcmap not
+// MAPPED, srcmap NEW, or at/after i_size).
+bool BlockNeedsZeroing(const IomapIter& iter, int64_t pos);
+
+// iomap_adjust_read_range(): of [*pos, *pos + length) within `folio`, the
+// first run of blocks that still needs reading: skips leading uptodate
+// blocks (moving *pos), stops before the next uptodate block, and splits at
+// the block holding i_size. Outputs the run as folio offset/length (plen 0:
+// nothing to read).
+void AdjustReadRange(Inode* inode, Folio* folio, int64_t* pos, int64_t length,
+                     size_t* poff, size_t* plen);
+
+// iomap_read_inline_data(): copies the inline data of the iterator's srcmap
+// into `folio` and zeroes the rest of it; marks it uptodate. 0 or -EIO.
+int ReadInlineData(const IomapIter& iter, Folio* folio);
+
+// write_begin / write_end / put_folio of the write-like paths (write, zero,
+// unshare). WriteBegin returns with *folio locked (or null with kStale set
+// on the iterator's iomap when the mapping went stale), *offset the offset
+// of iter.pos() in it and *bytes trimmed to the folio.
+int WriteBegin(IomapIter* iter, IomapWriteOps* wops, Folio** folio,
+               size_t* offset, uint64_t* bytes);
+bool WriteEnd(IomapIter* iter, size_t len, size_t copied, Folio* folio);
+void PutFolio(IomapIter* iter, IomapWriteOps* wops, size_t written,
+              Folio* folio);
+
+}  // namespace internal
+}  // namespace iomap
+
+#endif  // IOMAPD_IOMAP_INTERNAL_H_
