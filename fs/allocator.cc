@@ -84,9 +84,22 @@ Allocator::ByStart::const_iterator Allocator::FindContaining(
 
 // --- allocation policies ---
 
+namespace {
+
+// The aligned run that starts first in free extent [s, s + l): its start
+// and how many blocks it has (0 if none).
+BlockRange FirstAligned(uint64_t s, uint64_t l, uint64_t align) {
+  const uint64_t a = (s + align - 1) / align * align;
+  return a >= s + l ? BlockRange{a, 0} : BlockRange{a, s + l - a};
+}
+
+}  // namespace
+
 bool Allocator::TryExact(const AllocRequest& req, uint64_t limit,
                          BlockRange* out) const {
-  if (req.hint_block == kNoHint) return false;
+  if (req.hint_block == kNoHint || req.hint_block % req.align_blocks != 0) {
+    return false;
+  }
   auto it = FindContaining(req.hint_block);
   if (it == by_start_.end()) return false;
   const uint64_t room = it->first + it->second - req.hint_block;
@@ -99,13 +112,15 @@ bool Allocator::TryNear(const AllocRequest& req, uint64_t limit,
                         BlockRange* out) const {
   if (req.hint_block == kNoHint) return false;
   const uint64_t hint = req.hint_block;
+  const uint64_t align = req.align_blocks;
   auto right = by_start_.lower_bound(hint);
   uint64_t best_dist = ~uint64_t{0};
   auto it = right;
   for (int i = 0; i < kNearScan && it != by_start_.end(); ++i, ++it) {
-    if (it->second < limit) continue;
-    best_dist = it->first - hint;
-    *out = BlockRange{it->first, limit};
+    BlockRange run = FirstAligned(it->first, it->second, align);
+    if (run.len < limit) continue;
+    best_dist = run.start - hint;
+    *out = BlockRange{run.start, limit};
     break;
   }
   it = right;
@@ -113,10 +128,12 @@ bool Allocator::TryNear(const AllocRequest& req, uint64_t limit,
     --it;
     if (it->second < limit) continue;
     const uint64_t end = it->first + it->second;
+    const uint64_t start = (end - limit) / align * align;  // highest aligned
+    if (start < it->first) continue;
     const uint64_t dist = end > hint ? 0 : hint - end;
     if (dist < best_dist) {
       best_dist = dist;
-      *out = BlockRange{end - limit, limit};
+      *out = BlockRange{start, limit};
     }
     break;
   }
@@ -125,22 +142,39 @@ bool Allocator::TryNear(const AllocRequest& req, uint64_t limit,
 
 bool Allocator::TryBySize(const AllocRequest& req, uint64_t limit,
                           BlockRange* out) const {
-  if (by_size_.empty()) return false;
-  auto it = by_size_.lower_bound({limit, 0});
-  if (it != by_size_.end()) {
-    *out = BlockRange{it->second, limit};
-    return true;
+  // Extents of [limit, limit + align - 1) blocks fit only if well placed;
+  // any extent of limit + align - 1 or more blocks always fits.
+  for (auto it = by_size_.lower_bound({limit, 0}); it != by_size_.end(); ++it) {
+    BlockRange run = FirstAligned(it->second, it->first, req.align_blocks);
+    if (run.len >= limit) {
+      *out = BlockRange{run.start, limit};
+      return true;
+    }
   }
-  const auto& longest = *by_size_.rbegin();
-  if (longest.first < req.min_blocks) return false;
-  *out = BlockRange{longest.second, std::min(longest.first, limit)};
+  return false;
+}
+
+bool Allocator::TryLongest(const AllocRequest& req, uint64_t limit,
+                           BlockRange* out) const {
+  BlockRange best{0, 0};
+  for (auto it = by_size_.rbegin(); it != by_size_.rend(); ++it) {
+    if (it->first < req.min_blocks || it->first <= best.len) break;
+    BlockRange run = FirstAligned(it->second, it->first, req.align_blocks);
+    if (run.len > best.len) best = run;
+  }
+  if (best.len < req.min_blocks) return false;
+  *out = BlockRange{best.start, std::min(best.len, limit)};
   return true;
 }
 
 int Allocator::Alloc(const AllocRequest& req, BlockRange* out) {
   AllocRequest r = req;
   if (r.min_blocks == 0) r.min_blocks = 1;
-  if (r.want_blocks == 0 || r.min_blocks > r.want_blocks) return -EINVAL;
+  if (r.align_blocks == 0) r.align_blocks = 1;
+  if (r.want_blocks == 0 || r.min_blocks > r.want_blocks ||
+      r.align_blocks > kMaxDevBlocks) {
+    return -EINVAL;
+  }
   base::MutexLock lock(&mu_);
   uint64_t limit = r.want_blocks;
   if (r.from_reservation) {
@@ -152,7 +186,7 @@ int Allocator::Alloc(const AllocRequest& req, BlockRange* out) {
   }
   BlockRange got;
   if (!TryExact(r, limit, &got) && !TryNear(r, limit, &got) &&
-      !TryBySize(r, limit, &got)) {
+      !TryBySize(r, limit, &got) && !TryLongest(r, limit, &got)) {
     return -ENOSPC;
   }
   RemoveFree(got.start, got.len);

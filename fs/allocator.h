@@ -51,6 +51,10 @@ struct AllocRequest {
   // Consume blocks previously set aside with Reserve(): the reserved
   // counter drops by the length allocated. REQUIRES: want <= ReservedBlocks().
   bool from_reservation = false;
+  // The result starts on a device block that is a multiple of this (for
+  // untorn atomic writes: startblock % blockcount == 0). 0 and 1 mean no
+  // alignment. An unaligned hint_block skips the exact step.
+  uint64_t align_blocks = 1;
 };
 
 class Allocator {
@@ -75,10 +79,22 @@ class Allocator {
   //      nearest the hint;
   //   3. best fit: the shortest free extent holding want_blocks;
   //   4. the longest free extent, if it holds at least min_blocks.
+  // With align_blocks > 1 every step only considers aligned starts, and
+  // step 4 takes the longest aligned run instead.
   // Returns 0 and sets *out, or -EINVAL for a malformed request, or
-  // -ENOSPC when no free extent of min_blocks exists or when fewer than
-  // min_blocks are free beyond the reservations (unless from_reservation).
+  // -ENOSPC when no free (aligned) run of min_blocks exists or when fewer
+  // than min_blocks are free beyond the reservations (unless
+  // from_reservation).
   int Alloc(const AllocRequest& req, BlockRange* out);
+  // Alloc() with only the three usual fields set.
+  int Alloc(uint64_t want_blocks, uint64_t min_blocks, uint64_t hint_block,
+            BlockRange* out) {
+    AllocRequest req;
+    req.want_blocks = want_blocks;
+    req.min_blocks = min_blocks;
+    req.hint_block = hint_block;
+    return Alloc(req, out);
+  }
 
   // Returns [start, start + len) to free space, merging with neighbours
   // (xfs_free_extent). -EINVAL if outside the managed range or len == 0;
@@ -134,6 +150,8 @@ class Allocator {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool TryBySize(const AllocRequest& req, uint64_t limit, BlockRange* out) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool TryLongest(const AllocRequest& req, uint64_t limit,
+                  BlockRange* out) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckIndexes() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint64_t first_block_;

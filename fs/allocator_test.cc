@@ -151,10 +151,36 @@ TEST(AllocatorTest, ReservationsHoldBlocksBackFromOrdinaryAllocations) {
   EXPECT_TRUE(a.Check().ok());
 }
 
+TEST(AllocatorTest, AlignedAllocationsStartOnMultiples) {
+  Allocator a(0, 100, Allocator::Init::kAllUsed);
+  ASSERT_EQ(a.Free(3, 6), 0);    // [3, 9): aligned run of 4 at [4, 8)
+  ASSERT_EQ(a.Free(21, 12), 0);  // [21, 33): aligned 8 at 24
+  AllocRequest req = Req(8, 8);
+  req.align_blocks = 8;
+  BlockRange got;
+  ASSERT_EQ(a.Alloc(req, &got), 0);
+  EXPECT_EQ(got, R(24, 8));
+  req = Req(4, 4, 5);  // unaligned hint: no exact, near instead
+  req.align_blocks = 4;
+  ASSERT_EQ(a.Alloc(req, &got), 0);
+  EXPECT_EQ(got, R(4, 4));
+  req = Req(4, 2);
+  req.align_blocks = 16;  // [3,4), [8,9), [21,24), [32,33): none aligned
+  EXPECT_EQ(a.Alloc(req, &got), -ENOSPC);
+  req.align_blocks = 1;
+  ASSERT_EQ(a.Alloc(req, &got), 0);
+  EXPECT_EQ(got, R(21, 3));  // longest run, shorter than wanted
+  EXPECT_TRUE(a.Check().ok());
+}
+
 TEST(AllocatorTest, RejectsMalformedRequests) {
   Allocator a(0, 100, Allocator::Init::kAllFree);
   BlockRange got;
   EXPECT_EQ(a.Alloc(Req(0), &got), -EINVAL);
+  EXPECT_EQ(a.Alloc(0, 0, kNoHint, &got), -EINVAL);
+  ASSERT_EQ(a.Alloc(3, 1, 50, &got), 0);  // the three-argument form
+  EXPECT_EQ(got, R(50, 3));
+  ASSERT_EQ(a.Free(50, 3), 0);
   EXPECT_EQ(a.Alloc(Req(4, 5), &got), -EINVAL);
   EXPECT_EQ(a.FreeBlocks(), 100u);
 }
@@ -303,6 +329,14 @@ class AllocModel {
     for (bool f : free_) n += f;
     return n;
   }
+  // The longest free run starting on a multiple of `align`.
+  uint64_t LongestAligned(uint64_t align) const {
+    uint64_t best = 0;
+    for (uint64_t b = 0; b < end(); b += align) {
+      best = std::max(best, RunFrom(b));
+    }
+    return best;
+  }
   uint64_t Longest() const {
     uint64_t best = 0;
     for (const BlockRange& r : Runs()) best = std::max(best, r.len);
@@ -329,26 +363,31 @@ void AllocStep(std::mt19937_64& rng, ModelState& s) {
   } else if (rng() % 2) {
     req.hint_block = rng() % 420;
   }
+  const uint64_t aligns[] = {1, 1, 1, 2, 4, 8};
+  req.align_blocks = aligns[rng() % 6];
   req.from_reservation = s.reserved >= req.want_blocks && rng() % 2;
   const uint64_t avail = s.model.Count() - s.reserved;
   const uint64_t limit =
       req.from_reservation ? req.want_blocks : std::min(req.want_blocks, avail);
+  const uint64_t longest = s.model.LongestAligned(req.align_blocks);
   BlockRange got;
   int rc = s.alloc.Alloc(req, &got);
   if (rc == -ENOSPC) {
-    ASSERT_TRUE(s.model.Longest() < req.min_blocks ||
+    ASSERT_TRUE(longest < req.min_blocks ||
                 (!req.from_reservation && avail < req.min_blocks));
     return;
   }
   ASSERT_EQ(rc, 0);
   ASSERT_GE(got.len, req.min_blocks);
   ASSERT_LE(got.len, limit);
+  ASSERT_EQ(got.start % req.align_blocks, 0u);
   ASSERT_TRUE(s.model.AllFree(got));
   const uint64_t room = s.model.RunFrom(req.hint_block);
-  if (req.hint_block != kNoHint && room >= req.min_blocks) {
+  if (req.hint_block != kNoHint && req.hint_block % req.align_blocks == 0 &&
+      room >= req.min_blocks) {
     ASSERT_EQ(got, R(req.hint_block, std::min(room, limit)));  // exact first
-  } else if (s.model.Longest() >= limit) {
-    ASSERT_EQ(got.len, limit);  // some extent held all of it
+  } else if (longest >= limit) {
+    ASSERT_EQ(got.len, limit);  // some aligned run held all of it
   }
   s.model.Set(got, false);
   s.held.push_back(got);
