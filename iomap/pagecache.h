@@ -19,6 +19,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
 #include "base/mutex.h"
+#include "iomap/errseq.h"
 #include "iomap/folio.h"
 
 namespace iomap {
@@ -211,6 +212,10 @@ class Mapping {
   // must outlive the mapping.
   void set_hooks(MappingHooks* hooks) { hooks_.store(hooks); }
   MappingHooks* hooks() const { return hooks_.load(); }
+
+  // Writeback errors (mapping->wb_err + AS_EIO/AS_ENOSPC; see errseq.h and
+  // writeback.h). Set by writeback, sampled by open files.
+  WbError wb_err;
 
   // Readahead window (per mapping; see buffered_io.h).
   base::Mutex ra_mu{base::LockRank::kLeaf};
