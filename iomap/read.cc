@@ -231,6 +231,9 @@ std::vector<Folio*> AllocateRun(Mapping* mapping, int64_t* index, int64_t end) {
     unsigned order = mapping->ChooseOrder(*index, OrderForPages(end - *index));
     Folio* folio = nullptr;
     if (mapping->AddNewFolio(*index, order, kFgpLock, &folio) != 0) continue;
+    // A run holds up to kRaMaxPages folio locks, handed to the completions:
+    // stop counting them as this thread's at once.
+    folio->HandOffLock();
     run.push_back(folio);
     *index = folio->index() + (int64_t{1} << folio->order());
   }
