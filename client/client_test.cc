@@ -152,29 +152,47 @@ class FakeIomapd final : public v1::Iomapd::Service {
   }
 };
 
+// One server and channel for the whole suite: gRPC 1.51's shared callback
+// completion queue is torn down when the last callback user goes away, and
+// recreating it in every test raced under ASAN (a double free inside
+// grpc_cq_internal_unref); a process keeps one for its lifetime anyway.
 class ClientTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    service_.limits.set_max_in_flight_requests(8);
-    service_.limits.set_max_in_flight_bytes(1 << 20);
-    service_.limits.set_max_bytes_per_request(256 << 10);
-    service_.limits.set_max_message_bytes(4 << 20);
+  static void SetUpTestSuite() {
+    service_ = new FakeIomapd;
     grpc::ServerBuilder builder;
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
+    builder.RegisterService(service_);
+    server_ = builder.BuildAndStart().release();
     ClientOptions options;
-    client_ = std::make_unique<Client>(
+    client_ = new Client(
         server_->InProcessChannel(MakeChannelArguments(options)), options);
   }
-  void TearDown() override {
-    client_.reset();
+
+  static void TearDownTestSuite() {
     server_->Shutdown();
+    delete client_;
+    delete server_;
+    delete service_;
   }
 
-  FakeIomapd service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<Client> client_;
+  void SetUp() override {
+    service_->limits.set_max_in_flight_requests(8);
+    service_->limits.set_max_in_flight_bytes(1 << 20);
+    service_->limits.set_max_bytes_per_request(256 << 10);
+    service_->limits.set_max_message_bytes(4 << 20);
+    service_->reply_in_reverse = false;
+    service_->end_stream_early = false;
+    service_->max_in_flight_seen = 0;
+  }
+
+  static FakeIomapd* service_;
+  static grpc::Server* server_;
+  static Client* client_;
 };
+
+FakeIomapd* ClientTest::service_ = nullptr;
+grpc::Server* ClientTest::server_ = nullptr;
+Client* ClientTest::client_ = nullptr;
 
 TEST(SplitPath, Components) {
   EXPECT_EQ(*SplitPath("/a/b/c"), (std::vector<std::string>{"a", "b", "c"}));
@@ -281,7 +299,7 @@ TEST_F(ClientTest, StreamLimitsAndFutures) {
     EXPECT_EQ(c.errnum(), 0);
     EXPECT_EQ(c.result(), 1000 + i);
   }
-  EXPECT_LE(service_.max_in_flight_seen, 8);  // never past the limit
+  EXPECT_LE(service_->max_in_flight_seen, 8);  // never past the limit
   EXPECT_TRUE((*s)->Close().ok());
 }
 
@@ -311,7 +329,7 @@ TEST_F(ClientTest, StreamRejectsOversizeAndFullWindow) {
 }
 
 TEST_F(ClientTest, StreamOutOfOrderAndLinks) {
-  service_.reply_in_reverse = true;
+  service_->reply_in_reverse = true;
   auto s = client_->OpenStream(AsyncOptions());
   ASSERT_TRUE(s.ok());
   std::vector<v1::SubmitRequest> chain(3);
@@ -332,7 +350,7 @@ TEST_F(ClientTest, StreamOutOfOrderAndLinks) {
 }
 
 TEST_F(ClientTest, StreamFailureCompletesEverythingOutstanding) {
-  service_.end_stream_early = true;
+  service_->end_stream_early = true;
   auto s = client_->OpenStream(AsyncOptions());
   ASSERT_TRUE(s.ok());
   std::vector<std::future<v1::Completion>> futures;
