@@ -162,7 +162,7 @@ int FakeFs::IomapEnd(Inode* inode, int64_t pos, int64_t len, int64_t written,
                      unsigned flags, Iomap* iomap) {
   {
     base::MutexLock l(&mu_);
-    ends_.push_back({pos, len, written, flags});
+    ends_.push_back({pos, len, written, flags, iomap->flags, iomap->type});
   }
   if (!(flags & kWrite) || (flags & kFault) ||
       iomap->type != Iomap::Type::kDelalloc || !(iomap->flags & kNew)) {

@@ -42,6 +42,8 @@ struct EndCall {
   int64_t len;
   int64_t written;
   unsigned flags;
+  uint32_t iomap_flags;  // the IOMAP_F_* seen by IomapEnd (kSizeChanged...)
+  Iomap::Type type;
 };
 
 class FakeInode : public Inode {
