@@ -67,7 +67,7 @@ constexpr uint32_t kCpJournalLsn =
 constexpr uint32_t kCpPayloadBytes = 32;   // u64
 constexpr uint32_t kCpPayloadCrc = 40;     // u32 crc of the payload, seeded
 constexpr uint32_t kCpFormatVersion = 44;  // u32 == kFormatVersion
-constexpr uint32_t kCpJournalEpoch = 48;   // u64, epoch of the records to replay
+constexpr uint32_t kCpJournalEpoch = 48;  // u64, epoch of the records to replay
 
 // Payload: a sequence of sections, each {u32 id, u32 zero, u64 bytes, bytes}.
 constexpr uint32_t kSectionHeaderBytes = 16;
@@ -92,8 +92,14 @@ constexpr uint32_t kRecLsn = 8;  // u64, consecutive from 1
 constexpr uint32_t kRecLogOffset = 16;  // u64, where this record starts
 constexpr uint32_t kRecLength = 24;     // u32, payload bytes
 constexpr uint32_t kRecType = 28;       // u16
-constexpr uint32_t kRecFlags = 30;      // u16, zero
+constexpr uint32_t kRecFlags = 30;      // u16, kRecFlag* bits
 constexpr uint32_t kMaxRecordPayload = 16u << 20;
+
+// Record flags. The first record of every commit carries kRecFlagCommitStart.
+// A commit is written only after the previous one is durable, so a valid
+// commit start past a damaged record proves damage inside the log (not a torn
+// end); mount then refuses and fsck reports it.
+constexpr uint16_t kRecFlagCommitStart = 1u << 0;
 
 // Record types.
 constexpr uint16_t kRecordTxn = 1;  // a transaction: a sequence of ops

@@ -39,6 +39,16 @@ uint32_t RecordCrc(uint32_t seed, const uint8_t* header,
   return base::Crc32cExtend(crc, payload.data(), payload.size());
 }
 
+// Sets kRecFlagCommitStart on the first record of a commit (which starts at
+// the beginning of `batch`) and fixes its crc.
+void MarkCommitStart(uint32_t seed, std::string* batch) {
+  auto* h = reinterpret_cast<uint8_t*>(&(*batch)[0]);
+  Put16(h + format::kRecFlags, format::kRecFlagCommitStart);
+  absl::string_view payload(batch->data() + kRecordHeaderBytes,
+                            Get32(h + format::kRecLength));
+  Put32(h + format::kRecCrc, RecordCrc(seed, h, payload));
+}
+
 // Reads the circular log through a cached window of up to 1 MiB.
 class RingReader {
  public:
@@ -139,6 +149,35 @@ absl::StatusOr<ReplayResult> ReplayJournal(block::Device& dev,
   }
   result.end = pos;
   return result;
+}
+
+absl::StatusOr<uint64_t> FindRecordPastEnd(block::Device& dev,
+                                           const Superblock& sb, uint64_t epoch,
+                                           JournalPosition end) {
+  RingReader ring(dev, sb);
+  const uint32_t seed = EpochSeed(sb, epoch);
+  const uint64_t bs = sb.block_size;
+  std::string payload;
+  for (uint64_t b = (end.offset / bs + 1) * bs;
+       b < end.offset + sb.journal_bytes(); b += bs) {
+    std::string h;
+    if (int err = ring.Read(b, kRecordHeaderBytes, &h); err < 0)
+      return base::ErrnoStatus(err, "journal: read failed");
+    const auto* p = reinterpret_cast<const uint8_t*>(h.data());
+    const uint64_t lsn = Get64(p + format::kRecLsn);
+    if (Get32(p + format::kRecMagic) != format::kRecordMagic ||
+        Get64(p + format::kRecLogOffset) != b || lsn <= end.lsn ||
+        !(Get16(p + format::kRecFlags) & format::kRecFlagCommitStart))
+      continue;
+    int io_err = 0;
+    uint16_t type;
+    if (ParseRecord(ring, seed, JournalPosition{b, lsn}, &io_err, &type,
+                    &payload)
+            .empty())
+      return lsn;
+    if (io_err < 0) return base::ErrnoStatus(io_err, "journal: read failed");
+  }
+  return 0;
 }
 
 Journal::Journal(block::Device& dev, const Superblock& sb, uint64_t epoch,
@@ -243,6 +282,7 @@ void Journal::CommitterLoop() {
     PadToBlockLocked();
     std::string batch;
     batch.swap(buffer_);
+    MarkCommitStart(seed_, &batch);
     const uint64_t start = buffer_start_;
     const uint64_t last = next_lsn_ - 1;
     buffer_start_ = head_offset_;

@@ -70,6 +70,15 @@ absl::StatusOr<ReplayResult> ReplayJournal(block::Device& dev,
                                            JournalPosition start,
                                            const ReplayFn& fn);
 
+// Looks one lap past `end` for the first record of a commit that is valid
+// under `epoch` with an lsn above end.lsn. Finding one means the log was
+// damaged inside, not merely torn at its end (a commit is written only after
+// the previous one is durable). Returns that lsn, or 0 when there is none.
+// Mount refuses such a log; fsck reports it.
+absl::StatusOr<uint64_t> FindRecordPastEnd(block::Device& dev,
+                                           const Superblock& sb, uint64_t epoch,
+                                           JournalPosition end);
+
 class Journal {
  public:
   // Appends at `head` under `epoch`; `tail` is the replay position of the

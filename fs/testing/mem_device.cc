@@ -1,5 +1,6 @@
 #include "fs/testing/mem_device.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -37,8 +38,10 @@ int64_t MemDevice::Execute(block::Bio* bio) {
   if (fail_all_) return -EIO;
   switch (bio->op) {
     case block::BioOp::kFlush:
+      if (frozen_) return 0;
       ++flushes_;
-      durable_ = cache_;
+      for (const PendingWrite& w : pending_)
+        durable_.replace(w.offset, w.bytes.size(), w.bytes);
       pending_.clear();
       return 0;
     case block::BioOp::kRead: {
@@ -54,6 +57,7 @@ int64_t MemDevice::Execute(block::Bio* bio) {
       std::string bytes;
       for (const iovec& v : bio->iov)
         bytes.append(static_cast<const char*>(v.iov_base), v.iov_len);
+      if (MaybeFreezeLocked(bio->offset, bytes)) return bio->len;
       cache_.replace(bio->offset, bytes.size(), bytes);
       if (bio->flags & block::kBioFua) {
         durable_.replace(bio->offset, bytes.size(), bytes);
@@ -65,6 +69,7 @@ int64_t MemDevice::Execute(block::Bio* bio) {
     case block::BioOp::kDiscard:
     case block::BioOp::kWriteZeroes: {
       std::string zeroes(bio->len, '\0');
+      if (MaybeFreezeLocked(bio->offset, zeroes)) return bio->len;
       cache_.replace(bio->offset, bio->len, zeroes);
       pending_.push_back({bio->offset, std::move(zeroes)});
       return bio->len;
@@ -73,8 +78,33 @@ int64_t MemDevice::Execute(block::Bio* bio) {
   return -EINVAL;
 }
 
+bool MemDevice::MaybeFreezeLocked(uint64_t offset, const std::string& bytes) {
+  if (frozen_) return true;
+  if (!crash_armed_) return false;
+  if (writes_left_-- > 0) return false;
+  const uint64_t sectors = (bytes.size() + 511) / 512;
+  const uint64_t keep =
+      std::min<uint64_t>(bytes.size(), 512 * (crash_rng_() % (sectors + 1)));
+  durable_.replace(offset, keep, bytes.substr(0, keep));
+  frozen_ = true;
+  return true;
+}
+
+void MemDevice::CrashAfterWrites(uint64_t n, uint64_t seed) {
+  base::MutexLock lock(&mu_);
+  crash_armed_ = true;
+  writes_left_ = n;
+  crash_rng_.seed(seed);
+}
+
+bool MemDevice::frozen() const {
+  base::MutexLock lock(&mu_);
+  return frozen_;
+}
+
 void MemDevice::Crash(uint64_t seed, bool tear) {
   base::MutexLock lock(&mu_);
+  crash_armed_ = frozen_ = false;
   std::mt19937_64 rng(seed);
   for (const PendingWrite& w : pending_) {
     uint64_t choice = rng() % 3;

@@ -39,6 +39,14 @@ class MemDevice : public block::Device {
   // `tear` is set) torn, chosen by `seed`.
   void Crash(uint64_t seed, bool tear = true);
 
+  // Power fails during the (n+1)-th write from now: that write is torn (a
+  // seeded prefix of its sectors reaches the medium) and every later write
+  // or flush is silently lost, as if the machine were already dead. Crash()
+  // then restarts the device.
+  void CrashAfterWrites(uint64_t n, uint64_t seed);
+  // True once the armed crash has happened (until Crash()).
+  bool frozen() const;
+
   uint64_t flushes() const;
   uint64_t writes() const;
   // When set, every bio fails with -EIO (a dead device).
@@ -57,6 +65,9 @@ class MemDevice : public block::Device {
     std::string bytes;
   };
   int64_t Execute(block::Bio* bio);
+  // Handles a write-like bio when a crash is armed; true when it was eaten.
+  bool MaybeFreezeLocked(uint64_t offset, const std::string& bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   block::DeviceLimits limits_;
   mutable base::Mutex mu_{base::LockRank::kLeaf};
@@ -66,6 +77,10 @@ class MemDevice : public block::Device {
   uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool fail_all_ ABSL_GUARDED_BY(mu_) = false;
+  bool crash_armed_ ABSL_GUARDED_BY(mu_) = false;
+  bool frozen_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t writes_left_ ABSL_GUARDED_BY(mu_) = 0;
+  std::mt19937_64 crash_rng_ ABSL_GUARDED_BY(mu_);
   std::chrono::microseconds flush_delay_ ABSL_GUARDED_BY(mu_){0};
 };
 
