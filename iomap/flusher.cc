@@ -86,13 +86,14 @@ uint64_t Flusher::DirtyNow() const {
   return cache_->dirty_bytes() + cache_->writeback_bytes();
 }
 
-void Flusher::WriteInode(Inode* inode, bool whole) {
+int64_t Flusher::WriteInode(Inode* inode, bool whole) {
   WritebackControl wbc;
   wbc.sync_mode = SyncMode::kNone;
   wbc.for_background = !whole;
   if (!whole) wbc.nr_to_write = options_.chunk_pages;
   // Errors are recorded on the mapping for fsync; nothing else to do here.
   ops_->Writepages(inode, &wbc);
+  return wbc.folios_written;
 }
 
 bool Flusher::Round() {
@@ -115,7 +116,8 @@ bool Flusher::Round() {
       work.emplace_back(inode, expired);
     }
   }
-  for (auto& [inode, whole] : work) WriteInode(inode, whole);
+  int64_t written = 0;
+  for (auto& [inode, whole] : work) written += WriteInode(inode, whole);
   {
     base::MutexLock l(&mu_);
     for (auto& [inode, whole] : work) {
@@ -126,7 +128,7 @@ bool Flusher::Round() {
     passes_++;
   }
   progress_cv_.SignalAll();
-  return !work.empty();
+  return written > 0;
 }
 
 void Flusher::Loop() {

@@ -100,7 +100,8 @@ class Flusher : public MappingHooks {
   void Loop();
   // One round: returns whether it wrote anything.
   bool Round();
-  void WriteInode(Inode* inode, bool whole);
+  // Returns the folios written.
+  int64_t WriteInode(Inode* inode, bool whole);
 
   WritepagesOps* const ops_;
   PageCache* const cache_;

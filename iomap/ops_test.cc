@@ -1,0 +1,252 @@
+// ZeroRange, TruncatePage, FileUnshare and PageMkwrite against the fake
+// filesystem, and the lock assertions of the entry points.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "iomap/buffered_io.h"
+#include "iomap/testing/fake_fs.h"
+#include "iomap/testing/mem_device.h"
+
+namespace iomap {
+namespace {
+
+using testing::FakeFs;
+using testing::MemDevice;
+
+constexpr uint64_t kDevBase = 1 << 20;
+
+uint8_t Pattern(int64_t i) { return static_cast<uint8_t>((i * 5 + 11) % 241); }
+
+// A stand-in for the writeback engine: "writes back" by cleaning the dirty
+// folios in range and converting the filesystem's unwritten extent there.
+class FlushHooks : public MappingHooks {
+ public:
+  explicit FlushHooks(FakeFs* fs) : fs_(fs) {}
+  int WriteAndWaitRange(Inode* inode, int64_t start, int64_t end) override {
+    flushes++;
+    for (FolioRef& f : inode->mapping()->FoliosInRange(start >> kPageShift,
+                                                       end >> kPageShift)) {
+      f->Lock();
+      f->ClearDirtyForIo();
+      f->ClearRangeDirty(0, f->size());
+      f->Unlock();
+    }
+    for (const auto& e : fs_->Extents()) {
+      if (e.type == Iomap::Type::kUnwritten) {
+        fs_->SetExtent(e.offset, e.length, Iomap::Type::kMapped, e.addr);
+      }
+    }
+    return 0;
+  }
+  int BalanceDirty(Inode*, bool) override {
+    balances++;
+    return 0;
+  }
+  int flushes = 0;
+  int balances = 0;
+
+ private:
+  FakeFs* fs_;
+};
+
+class OpsTest : public ::testing::TestWithParam<unsigned> {
+ protected:
+  OpsTest() : dev_(8 << 20, true), fs_(&dev_, GetParam(), true, &cache_) {
+    for (int64_t i = 0; i < (1 << 20); i++) {
+      dev_.data()[kDevBase + i] = Pattern(i);
+    }
+  }
+  Inode* inode() { return fs_.inode(); }
+  int64_t bs() { return inode()->block_size(); }
+  int64_t unit() { return std::max<int64_t>(64 << 10, 4 * bs()); }
+
+  std::vector<uint8_t> Cached(int64_t pos, size_t len) {
+    std::vector<uint8_t> buf(len);
+    base::ReaderLock l(&inode()->locks().rwsem);
+    EXPECT_EQ(FileBufferedRead(inode(), pos, len, buf.data(), 0, fs_),
+              static_cast<int64_t>(len));
+    return buf;
+  }
+  int64_t Write(int64_t pos, size_t len, uint8_t byte) {
+    std::vector<uint8_t> data(len, byte);
+    BufferSource src(data.data(), len);
+    base::WriterLock l(&inode()->locks().rwsem);
+    return FileBufferedWrite(inode(), pos, &src, 0, fs_, &fs_);
+  }
+  int Zero(int64_t pos, int64_t len, bool* did_zero) {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    return ZeroRange(inode(), pos, len, did_zero, fs_, &fs_);
+  }
+
+  PageCache cache_;
+  MemDevice dev_;
+  FakeFs fs_;
+};
+
+TEST_P(OpsTest, ZeroRangeOverMappedZeroesInCache) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(unit());
+  bool did_zero = false;
+  ASSERT_EQ(Zero(100, 5000, &did_zero), 0);
+  EXPECT_TRUE(did_zero);
+  for (const auto& b : fs_.begins()) EXPECT_EQ(b.flags, kZero);
+  std::vector<uint8_t> got = Cached(0, 8192);
+  EXPECT_EQ(got[99], Pattern(99));
+  for (int i = 100; i < 5100; i++) ASSERT_EQ(got[i], 0) << i;
+  EXPECT_EQ(got[5100], Pattern(5100));
+  EXPECT_GT(inode()->mapping()->dirty_bytes(), 0u);
+}
+
+TEST_P(OpsTest, ZeroRangeSkipsHolesAndCleanUnwritten) {
+  fs_.SetExtent(unit(), unit(), Iomap::Type::kUnwritten, kDevBase);
+  inode()->i_size_write(2 * unit());
+  bool did_zero = false;
+  ASSERT_EQ(Zero(10, 2 * unit() - 20, &did_zero), 0);
+  EXPECT_FALSE(did_zero);
+  EXPECT_EQ(inode()->mapping()->nr_folios(), 0u);
+}
+
+TEST_P(OpsTest, ZeroRangeOverDirtyUnwrittenFlushesAndRemaps) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kUnwritten, kDevBase);
+  inode()->i_size_write(unit());
+  ASSERT_EQ(Write(1000, 100, 0x77), 100);
+  // Without a writeback engine the required flush cannot happen.
+  EXPECT_EQ(Zero(0, bs(), nullptr), -EOPNOTSUPP);
+  FlushHooks hooks(&fs_);
+  inode()->mapping()->set_hooks(&hooks);
+  bool did_zero = false;
+  ASSERT_EQ(Zero(0, 2 * bs(), &did_zero), 0);
+  EXPECT_EQ(hooks.flushes, 1);
+  EXPECT_TRUE(did_zero);
+  std::vector<uint8_t> got = Cached(0, 2 * bs());
+  for (int64_t i = 0; i < 2 * bs(); i++) ASSERT_EQ(got[i], 0) << i;
+  inode()->mapping()->set_hooks(nullptr);
+}
+
+TEST_P(OpsTest, ZeroRangeOverDelallocZeroes) {
+  inode()->i_size_write(0);
+  ASSERT_EQ(Write(0, 100, 0x33), 100);
+  bool did_zero = false;
+  ASSERT_EQ(Zero(50, 20, &did_zero), 0);
+  EXPECT_TRUE(did_zero);
+  std::vector<uint8_t> got = Cached(0, 100);
+  EXPECT_EQ(got[49], 0x33);
+  EXPECT_EQ(got[50], 0);
+  EXPECT_EQ(got[69], 0);
+  EXPECT_EQ(got[70], 0x33);
+}
+
+TEST_P(OpsTest, TruncatePageZeroesToBlockEnd) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(unit());
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    bool did_zero = false;
+    EXPECT_EQ(TruncatePage(inode(), 2 * bs(), &did_zero, fs_, &fs_), 0);
+    EXPECT_FALSE(did_zero);
+    EXPECT_TRUE(fs_.begins().empty());
+    ASSERT_EQ(TruncatePage(inode(), bs() + 100, &did_zero, fs_, &fs_), 0);
+    EXPECT_TRUE(did_zero);
+  }
+  std::vector<uint8_t> got = Cached(0, 3 * bs());
+  EXPECT_EQ(got[bs() + 99], Pattern(bs() + 99));
+  for (int64_t i = bs() + 100; i < 2 * bs(); i++) ASSERT_EQ(got[i], 0) << i;
+  EXPECT_EQ(got[2 * bs()], Pattern(2 * bs()));
+}
+
+TEST_P(OpsTest, UnshareReadsSharedDataAndDirtiesIt) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase, kShared);
+  inode()->i_size_write(2 * unit());  // [unit, 2 unit) is a hole
+  dev_.ResetCounters();
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    EXPECT_EQ(FileUnshare(inode(), 2 * unit(), 100, fs_, &fs_), 0);
+    EXPECT_TRUE(fs_.begins().empty());
+    ASSERT_EQ(FileUnshare(inode(), 0, 4 * unit(), fs_, &fs_), 0);
+  }
+  for (const auto& b : fs_.begins()) EXPECT_EQ(b.flags, kWrite | kUnshare);
+  // Every shared byte was read, even though whole folios were covered.
+  EXPECT_EQ(dev_.read_bytes(), static_cast<uint64_t>(unit()));
+  EXPECT_EQ(inode()->mapping()->dirty_bytes(), static_cast<uint64_t>(unit()));
+  for (FolioRef& f : inode()->mapping()->FoliosInRange(0, 1 << 20)) {
+    EXPECT_LT(f->pos(), unit());  // the hole got no folios
+    EXPECT_TRUE(f->Dirty());
+    EXPECT_EQ(f->data()[7], Pattern(f->pos() + 7));
+  }
+}
+
+TEST_P(OpsTest, UnshareSkipsUnsharedMappings) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(unit());
+  base::WriterLock l(&inode()->locks().rwsem);
+  base::WriterLock m(&inode()->locks().invalidate);
+  ASSERT_EQ(FileUnshare(inode(), 0, unit(), fs_, &fs_), 0);
+  EXPECT_EQ(inode()->mapping()->nr_folios(), 0u);
+}
+
+TEST_P(OpsTest, PageMkwriteDirtiesWholeFolioWithinEof) {
+  const int64_t fsize = std::max<int64_t>(4096, bs());
+  inode()->i_size_write(fsize + 100);
+  Mapping* m = inode()->mapping();
+  std::vector<Folio*> folios;
+  for (int64_t idx : {int64_t{0}, fsize / 4096, 2 * fsize / 4096}) {
+    Folio* f = nullptr;
+    ASSERT_EQ(m->GetFolio(idx, kFgpWriteBegin, 0, &f), 0);
+    f->MarkUptodate();
+    f->Unlock();
+    folios.push_back(f);
+  }
+  base::ReaderLock inval(&inode()->locks().invalidate);
+  ASSERT_EQ(PageMkwrite(inode(), folios[0], fs_), 0);
+  EXPECT_TRUE(folios[0]->Locked());
+  EXPECT_TRUE(folios[0]->Dirty());
+  EXPECT_TRUE(folios[0]->BlockDirty(folios[0]->nr_blocks() - 1));
+  folios[0]->Unlock();
+  auto begins = fs_.begins();
+  ASSERT_FALSE(begins.empty());
+  EXPECT_EQ(begins[0].flags, kWrite | kFault);
+  EXPECT_EQ(begins[0].len, fsize);
+  // The EOF folio maps only the part within EOF.
+  fs_.ClearCalls();
+  ASSERT_EQ(PageMkwrite(inode(), folios[1], fs_), 0);
+  folios[1]->Unlock();
+  EXPECT_EQ(fs_.begins()[0].len, 100);
+  // A folio wholly past EOF was truncated away: -EFAULT, unlocked.
+  EXPECT_EQ(PageMkwrite(inode(), folios[2], fs_), -EFAULT);
+  EXPECT_FALSE(folios[2]->Locked());
+  // Mapped-write faults allocate (delalloc) but never punch it.
+  EXPECT_TRUE(fs_.IsDelalloc(0));
+  for (Folio* f : folios) f->Put();
+}
+
+TEST_P(OpsTest, EntryPointsAssertTheirLocks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(unit());
+  EXPECT_DEATH(ZeroRange(inode(), 0, 10, nullptr, fs_), "AssertHeld");
+  EXPECT_DEATH(FileUnshare(inode(), 0, 10, fs_), "AssertHeld");
+  std::vector<uint8_t> buf(10);
+  EXPECT_DEATH(FileBufferedRead(inode(), 0, 10, buf.data(), 0, fs_),
+               "AssertReaderHeld");
+  BufferSource src(buf.data(), buf.size());
+  EXPECT_DEATH(FileBufferedWrite(inode(), 0, &src, 0, fs_), "AssertReaderHeld");
+  Iomap map;
+  EXPECT_DEATH(WriteDelallocRelease(inode(), 0, 10, 0, &map,
+                                    [](Inode*, int64_t, int64_t, Iomap*) {}),
+               "AssertHeld");
+}
+
+INSTANTIATE_TEST_SUITE_P(BlockSizes, OpsTest,
+                         ::testing::Values(9u, 10u, 11u, 12u, 16u),
+                         [](const ::testing::TestParamInfo<unsigned>& info) {
+                           return "bs" + std::to_string(1u << info.param);
+                         });
+
+}  // namespace
+}  // namespace iomap
