@@ -44,6 +44,12 @@ void TakeOver(void*) {}
   abort();
 }
 
+// The ring whose completion thread is running end_io callbacks right now:
+// bios those callbacks submit are prepared but submitted together after the
+// batch (a plug), one io_uring_submit for many bios.
+thread_local UringDevice::Ring* tls_plugged_ring = nullptr;
+thread_local bool tls_plug_pending = false;
+
 }  // namespace
 
 // One bio on its way through a ring.
@@ -259,7 +265,11 @@ void UringDevice::IssueAll(Ring* ring, absl::Span<Request* const> reqs) {
       ring->backlog.push_back(req);
     }
   }
-  SubmitLocked(ring);
+  if (tls_plugged_ring == ring) {
+    tls_plug_pending = true;  // ReapBatch submits after its callbacks
+  } else {
+    SubmitLocked(ring);
+  }
 }
 
 void UringDevice::IssueLocked(Ring* ring, Request* req) {
@@ -412,7 +422,14 @@ int UringDevice::ReapBatch(Ring* ring, bool* stop) {
     IssueLocked(req->ring, req);
     SubmitLocked(req->ring);
   }
+  tls_plugged_ring = ring;
   for (auto& [req, result] : finished) FinishRequest(req, result);
+  tls_plugged_ring = nullptr;
+  if (tls_plug_pending) {
+    tls_plug_pending = false;
+    base::MutexLock lock(&ring->mu);
+    SubmitLocked(ring);
+  }
   return static_cast<int>(seen);
 }
 
