@@ -9,6 +9,11 @@
 namespace iomap {
 namespace testing {
 
+void NullDevice::Submit(block::Bio* bio) {
+  bio->result = -EIO;
+  if (bio->end_io != nullptr) bio->end_io(bio);
+}
+
 void ReportFs::Add(int64_t offset, int64_t length, Iomap::Type type,
                    uint64_t addr, uint32_t flags, block::Device* bdev) {
   ReportExtent e;
@@ -33,8 +38,8 @@ ReportExtent ReportFs::Lookup(int64_t pos) const {
   return hole;
 }
 
-int ReportFs::IomapBegin(Inode* inode, int64_t pos, int64_t len,
-                         unsigned flags, Iomap* iomap, Iomap* srcmap) {
+int ReportFs::IomapBegin(Inode* inode, int64_t pos, int64_t len, unsigned flags,
+                         Iomap* iomap, Iomap* srcmap) {
   (void)inode, (void)srcmap;
   const int call = begin_calls();
   begin_flags.push_back(flags);
@@ -54,8 +59,7 @@ int ReportFs::IomapBegin(Inode* inode, int64_t pos, int64_t len,
   iomap->length = static_cast<uint64_t>(end - start);
   iomap->type = e.type;
   iomap->flags = e.flags;
-  iomap->addr =
-      e.addr == kNullAddr ? kNullAddr : e.addr + (start - e.offset);
+  iomap->addr = e.addr == kNullAddr ? kNullAddr : e.addr + (start - e.offset);
   iomap->bdev = e.bdev != nullptr ? e.bdev : bdev_;
   return 0;
 }
@@ -63,8 +67,8 @@ int ReportFs::IomapBegin(Inode* inode, int64_t pos, int64_t len,
 int CacheFolio(Inode* inode, int64_t pos, unsigned order, size_t up_off,
                size_t up_len, bool dirty) {
   Folio* folio = nullptr;
-  int ret = inode->mapping()->AddNewFolio(pos >> kPageShift, order,
-                                          kFgpLock, &folio);
+  int ret =
+      inode->mapping()->AddNewFolio(pos >> kPageShift, order, kFgpLock, &folio);
   if (ret < 0) return ret;
   if (up_len != 0) {
     folio->AttachState();

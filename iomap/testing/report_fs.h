@@ -16,19 +16,36 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
+#include "block/device.h"
 #include "iomap/iomap.h"
 
 namespace iomap {
 namespace testing {
 
+// A device that does no I/O (every bio ends with -EIO). The reporting
+// operations never touch data; tests use distinct instances as distinct
+// devices (Iomap::bdev, SwapInfo::bdev).
+class NullDevice : public block::Device {
+ public:
+  void Submit(block::Bio* bio) override;
+  const block::DeviceLimits& limits() const override { return limits_; }
+  std::string name() const override { return "null"; }
+  uint64_t inflight() const override { return 0; }
+  void Drain() override {}
+
+ private:
+  block::DeviceLimits limits_;
+};
+
 struct ReportExtent {
   int64_t offset = 0;  // file bytes
   int64_t length = 0;  // bytes
   Iomap::Type type = Iomap::Type::kHole;
-  uint64_t addr = kNullAddr;  // device bytes of `offset`
-  uint32_t flags = 0;         // IOMAP_F_*
+  uint64_t addr = kNullAddr;      // device bytes of `offset`
+  uint32_t flags = 0;             // IOMAP_F_*
   block::Device* bdev = nullptr;  // null: the ReportFs default device
 };
 
