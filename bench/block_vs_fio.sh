@@ -28,7 +28,7 @@ command -v fio >/dev/null || { echo "fio is not installed" >&2; exit 1; }
 (cd "$top" && bazel build //bench:block_bench >/dev/null 2>&1) ||
   { echo "bazel build //bench:block_bench failed" >&2; exit 1; }
 bench=$dir/block_bench
-cp -f "$(cd "$top" && bazel info bazel-bin 2>/dev/null)/bench/block_bench" "$bench"
+cp -f "$top/bazel-out/k8-opt/bin/bench/block_bench" "$bench"
 
 # Prefill the whole file with data so reads hit allocated, written blocks.
 bytes=$(numfmt --from=iec "${size^^}")

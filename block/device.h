@@ -67,7 +67,9 @@ struct Bio {
   BioEndIo end_io = nullptr;
   void* private_data = nullptr;  // bi_private: for end_io's use
   // Set before end_io runs: bytes transferred (the whole length; short
-  // transfers are finished by the device) or a negative errno.
+  // transfers are finished by the device) or a negative errno. kFlush gives
+  // 0, kDiscard/kWriteZeroes give len. A device that ends before the range
+  // does (a read or write making no progress) gives -EIO.
   int64_t result = 0;
 
   // Adds a segment; keeps `len` in step.
@@ -99,8 +101,10 @@ class Device {
 
   // Queues `bio`. Its end_io runs exactly once, possibly before Submit returns
   // (e.g. a bio rejected as invalid completes at once with -EINVAL).
-  // Invalid bios (see Validate) are completed with the errno and never reach
-  // the device: nothing is written.
+  // Invalid bios (see ValidateBio) are completed with the errno and never
+  // reach the device: nothing is written; the reason is printed on stderr.
+  // May be called from an end_io callback (bios chained from a completion
+  // are batched into one submission where the device can).
   virtual void Submit(Bio* bio) = 0;
 
   // Queues several bios with one submission (a plug). Same contract as Submit
@@ -123,13 +127,22 @@ class Device {
 };
 
 // Checks a bio against the limits. Returns 0 or a negative errno, and writes
-// a reason to *why when it is not null:
-//   -EINVAL   zero length, len != sum(iov), more than max_segments, over
-//             max_io_bytes, offset/len/iovec not aligned as the device needs,
-//             FUA/ATOMIC on a read, ATOMIC outside the atomic unit
-//   -ENOSPC   range past capacity (the kernel's bio_check_eod says -EIO; we
-//             say ENOSPC for writes past the end and -EIO for reads)
+// a reason to *why when it is not null. Rules, checked in this order:
+//   -EINVAL   shape: zero length (except kFlush, which must carry no length
+//             and no iovecs), iovecs on kDiscard/kWriteZeroes, len !=
+//             sum(iov), more than max_segments, over max_io_bytes (reads and
+//             writes only: discard and write-zeroes may be any length)
+//   -EINVAL   flags: FUA on anything but a write; ATOMIC on anything but a
+//             write, or outside the atomic unit (len a power of two within
+//             [atomic_write_unit_min, max], offset a multiple of len, one
+//             segment), or on a device without one
 //   -EROFS    a write, discard or write-zeroes on a read-only device
+//   -EINVAL   alignment: offset and len must be multiples of
+//             logical_block_size on every device; with limits.direct each
+//             iovec base must be a multiple of dma_alignment and each iovec
+//             length a multiple of logical_block_size
+//   -ENOSPC   range past capacity for writes, discards and write-zeroes,
+//   -EIO      and for reads (the kernel's bio_check_eod says -EIO for both)
 int ValidateBio(const Bio& bio, const DeviceLimits& limits,
                 std::string* why = nullptr);
 
@@ -155,8 +168,14 @@ struct OpenOptions {
 };
 
 // Opens a regular file or a block device. Errors: NOT_FOUND for a missing path
-// (unless create), PERMISSION_DENIED, INVALID_ARGUMENT for something that is
-// neither a file nor a block device, each with the path in the message.
+// (unless create), PERMISSION_DENIED when the path cannot be opened as asked
+// (EACCES, EPERM, or EROFS: a read-only file system or block device opened
+// read-write), INVALID_ARGUMENT for something that is neither a file nor a
+// block device, UNAVAILABLE for Backend::kUring when io_uring is unusable,
+// each with the path in the message. Limits: logical block size from
+// BLKSSZGET or statx(STATX_DIOALIGN) (512 when neither says), capacity from
+// BLKGETSIZE64 or st_size rounded down to the logical block size; the
+// capacity of a regular file is fixed at open.
 absl::StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& path,
                                                    const OpenOptions& options);
 
