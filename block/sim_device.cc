@@ -308,18 +308,23 @@ int64_t SimDevice::ExecuteWrite(const Bio& bio) {
     durable_->Write(bio.offset, data.data(), data.size());
     TrimVolatile(bio.offset, bio.len);
   } else {
+    volatile_bytes_ += data.size();
     volatile_.push_back(
         {seq, bio.offset, std::move(data), (bio.flags & kBioAtomic) != 0});
+    while (volatile_bytes_ > options_.cache_bytes) DestageOldest();
   }
   return static_cast<int64_t>(bio.len);
 }
 
 void SimDevice::ExecuteFlush(uint64_t covers) {
-  while (!volatile_.empty() && volatile_.front().seq <= covers) {
-    const VolatileWrite& w = volatile_.front();
-    durable_->Write(w.offset, w.data.data(), w.data.size());
-    volatile_.pop_front();
-  }
+  while (!volatile_.empty() && volatile_.front().seq <= covers) DestageOldest();
+}
+
+void SimDevice::DestageOldest() {
+  const VolatileWrite& w = volatile_.front();
+  durable_->Write(w.offset, w.data.data(), w.data.size());
+  volatile_bytes_ -= w.data.size();
+  volatile_.pop_front();
 }
 
 // Older cached writes to a range that is now durable must never resurface.
@@ -344,6 +349,8 @@ void SimDevice::TrimVolatile(uint64_t off, uint64_t len) {
                       w.atomic});
   }
   volatile_.swap(kept);
+  volatile_bytes_ = 0;
+  for (const VolatileWrite& w : volatile_) volatile_bytes_ += w.data.size();
 }
 
 int SimDevice::FaultFor(const Bio& bio) {
@@ -406,6 +413,7 @@ void SimDevice::Crash() {
     for (const VolatileWrite& w : volatile_)
       PersistRuns(w.offset, w.data, options_.crash_keep_probability, w.atomic);
     volatile_.clear();
+    volatile_bytes_ = 0;
     for (const auto& [key, ev] : queue_) {
       const Bio& b = *ev.bio;
       if (ChangesData(b.op))

@@ -9,7 +9,8 @@
 //  - a completed write is visible to reads at once but is only *durable*
 //    once a flush submitted after it completes, or when it was written FUA;
 //  - a flush makes durable exactly the writes that completed before the flush
-//    was submitted;
+//    was submitted; when more than options.cache_bytes of writes are cached,
+//    the oldest are made durable on their own (destaged);
 //  - Crash() models power loss: every completed-but-not-durable write is
 //    split into runs of whole logical blocks and each run independently
 //    survives or is lost (seeded), and each write still in flight may be
@@ -71,7 +72,10 @@ struct SimOptions {
   bool background = false;              // device thread advances time
   uint32_t background_tick_us = 0;      // real time per tick in background mode
   double crash_keep_probability = 0.5;  // per run of an unflushed write
-  double tear_keep_probability = 0.5;   // per run of an in-flight write
+  // Size of the volatile cache: when completed, unflushed writes exceed it,
+  // the oldest are destaged (made durable), as a disk does on its own.
+  uint64_t cache_bytes = 32ull << 20;
+  double tear_keep_probability = 0.5;  // per run of an in-flight write
 };
 
 // Bit for `op` in SimFault::op_mask.
@@ -175,6 +179,8 @@ class SimDevice : public Device {
   int64_t Execute(const Event& ev) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t ExecuteWrite(const Bio& bio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExecuteFlush(uint64_t covers) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes the oldest cached write durable.
+  void DestageOldest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<uint8_t> WriteData(const Bio& bio)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FaultFor(const Bio& bio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -203,6 +209,7 @@ class SimDevice : public Device {
   std::unique_ptr<SimStore> media_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<SimStore> durable_ ABSL_GUARDED_BY(mu_);
   std::deque<VolatileWrite> volatile_ ABSL_GUARDED_BY(mu_);
+  uint64_t volatile_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<int, SimFault> faults_ ABSL_GUARDED_BY(mu_);
   int next_fault_id_ ABSL_GUARDED_BY(mu_) = 1;
   SimCounters counters_ ABSL_GUARDED_BY(mu_);

@@ -303,6 +303,19 @@ TEST_F(SimDeviceTest, FlushCoversOnlyWritesCompletedBeforeIt) {
   EXPECT_EQ(Count(Survivors(dev, 8, 8, 0x22)), 0);
 }
 
+TEST_F(SimDeviceTest, AFullCacheDestagesItsOldestWrites) {
+  SimOptions o = Options();
+  o.crash_keep_probability = 0.0;
+  o.cache_bytes = 16 * kLbs;
+  SimDevice dev(o);
+  SCOPED_TRACE(dev.SeedTrace());
+  WriteAndComplete(dev, 0, 16, 0x0A);   // fills the cache
+  WriteAndComplete(dev, 16, 16, 0x0B);  // pushes the first write out
+  dev.Crash();
+  EXPECT_EQ(Count(Survivors(dev, 0, 16, 0x0A)), 16);
+  EXPECT_EQ(Count(Survivors(dev, 16, 16, 0x0B)), 0);
+}
+
 TEST_F(SimDeviceTest, OverwritingAFuaWriteNeverResurrectsOlderData) {
   SimOptions o = Options();
   o.crash_keep_probability = 1.0;  // the cache keeps everything it can
