@@ -123,7 +123,11 @@ Folio::Folio(Mapping* mapping, int64_t index, unsigned order, unsigned blkbits)
       data_(buffer_.get()),
       mapping_(mapping) {}
 
-Folio::~Folio() = default;
+Folio::~Folio() {
+  // A thread that just unlocked the folio or ended its writeback may still be
+  // inside wait_mu_: wait for it before the memory goes.
+  std::lock_guard<std::mutex> l(wait_mu_);
+}
 
 void Folio::Put() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
@@ -136,14 +140,14 @@ void Folio::Lock() {
                                       std::memory_order_acquire)) {
     return;
   }
-  base::MutexLock l(&wait_mu_);
+  std::unique_lock<std::mutex> l(wait_mu_);
   for (;;) {
     expected = false;
     if (locked_.compare_exchange_strong(expected, true,
                                         std::memory_order_acquire)) {
       return;
     }
-    wait_cv_.Wait(&wait_mu_);
+    wait_cv_.wait(l);
   }
 }
 
@@ -163,12 +167,12 @@ void Folio::Unlock() {
     std::abort();
   }
   base::internal::NoteRelease(base::LockRank::kFolio, this);
-  {
-    // Clearing under wait_mu_ orders it with a waiter's check-then-wait.
-    base::MutexLock l(&wait_mu_);
-    locked_.store(false, std::memory_order_release);
-  }
-  wait_cv_.SignalAll();
+  // Clearing and waking under wait_mu_ orders it with a waiter's
+  // check-then-wait, and lets ~Folio wait until this thread is done with the
+  // folio (the new owner may free it as soon as it has the lock).
+  std::lock_guard<std::mutex> l(wait_mu_);
+  locked_.store(false, std::memory_order_release);
+  wait_cv_.notify_all();
 }
 
 void Folio::AssertLocked() const {
@@ -229,17 +233,15 @@ void Folio::StartWriteback() {
 void Folio::EndWriteback() {
   Mapping* m = mapping();
   if (m != nullptr) m->AccountWriteback(this, false);
-  {
-    base::MutexLock l(&wait_mu_);
-    ClearFlag(kWritebackBit);
-  }
-  wait_cv_.SignalAll();
+  std::lock_guard<std::mutex> l(wait_mu_);
+  ClearFlag(kWritebackBit);
+  wait_cv_.notify_all();
 }
 
 void Folio::WaitWriteback() {
   if (!Writeback()) return;
-  base::MutexLock l(&wait_mu_);
-  while (Writeback()) wait_cv_.Wait(&wait_mu_);
+  std::unique_lock<std::mutex> l(wait_mu_);
+  while (Writeback()) wait_cv_.wait(l);
 }
 
 FolioState* Folio::AttachState() {

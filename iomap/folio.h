@@ -20,9 +20,11 @@
 #define IOMAPD_IOMAP_FOLIO_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "base/mutex.h"
@@ -205,8 +207,11 @@ class Folio {
   std::unique_ptr<FolioState> state_;
 
   // Waiters for the lock and for writeback (the kernel's folio waitqueue).
-  mutable base::Mutex wait_mu_{base::LockRank::kLeaf};
-  base::CondVar wait_cv_;
+  // Plain std:: primitives: the thread that unlocks a folio may still be
+  // returning from the unlock while the new owner frees the folio, and
+  // base::Mutex reads its rank after releasing (see ~Folio).
+  mutable std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
 };
 
 // RAII holder of a folio reference (folio_put on scope exit).
