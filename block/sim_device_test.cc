@@ -3,8 +3,10 @@
 // granularity, determinism), reboot, and background mode.
 #include "block/sim_device.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -427,6 +429,41 @@ TEST_F(SimDeviceTest, BackgroundModeServesBlockingCallers) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 400);
+}
+
+TEST_F(SimDeviceTest, CrashWakesBlockedSubmittersWithEio) {
+  SimOptions o = Options();
+  o.background = true;
+  o.background_tick_us = 200;  // slow enough that bios are queued at crash
+  o.min_latency_ticks = 50;
+  o.max_latency_ticks = 100;
+  SimDevice dev(o);
+  SCOPED_TRACE(dev.SeedTrace());
+  std::atomic<int> eio{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      AlignedBuffer buf = AllocAligned(4096);
+      memset(buf.get(), t, 4096);
+      for (int i = 0;; ++i) {  // until the crash fails a write
+        Bio w;
+        w.op = BioOp::kWrite;
+        w.offset = (t * 1000 + i) % 1024 * 4096ull;
+        w.AddSegment(buf.get(), 4096);
+        if (SubmitAndWait(dev, &w) == -EIO) {
+          eio++;
+          return;
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  dev.Crash();
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(eio.load(), 3);
+  auto rebooted = dev.Reboot();
+  EXPECT_EQ(rebooted->seed(), dev.seed() + 1);
+  EXPECT_FALSE(rebooted->crashed());
 }
 
 TEST(SimSeedTest, MessageNamesTheEnvironmentVariable) {
