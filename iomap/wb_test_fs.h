@@ -84,12 +84,12 @@ class WbTestFs : public IomapWritebackOps, public IoendCompletionOps {
     int64_t end = pos + static_cast<int64_t>(len);
     while (pos < end) {
       Folio* folio = nullptr;
-      int ret = mapping()->GetFolio(pos >> kPageShift, kFgpWriteBegin, order,
-                                    &folio);
+      int ret =
+          mapping()->GetFolio(pos >> kPageShift, kFgpWriteBegin, order, &folio);
       if (ret != 0) std::abort();
       size_t off = static_cast<size_t>(pos - folio->pos());
-      size_t n = std::min<size_t>(folio->size() - off,
-                                  static_cast<size_t>(end - pos));
+      size_t n =
+          std::min<size_t>(folio->size() - off, static_cast<size_t>(end - pos));
       std::memset(folio->data() + off, byte, n);
       folio->AttachState();
       folio->SetRangeUptodate(off, n);
@@ -165,7 +165,8 @@ class WbTestFs : public IomapWritebackOps, public IoendCompletionOps {
     map->addr = base_ + static_cast<uint64_t>(pos);
   }
   // Unwritten -> mapped for [off, off + len) (whole extents in the tests).
-  void ConvertLocked(int64_t off, int64_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void ConvertLocked(int64_t off, int64_t len)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (auto& [start, e] : extents_) {
       if (e.type == Iomap::Type::kUnwritten && e.offset < off + len &&
           off < e.offset + e.length) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "base/mutex.h"
@@ -216,10 +217,19 @@ int SimpleWritepages::Writepages(Inode* inode, WritebackControl* wbc) {
   return iomap::Writepages(inode->mapping(), wbc, &wpc, ops_);
 }
 
+namespace {
+
+// [start, end] inclusive -> exclusive end, without overflow at INT64_MAX.
+int64_t ExclusiveEnd(int64_t end) {
+  return end == std::numeric_limits<int64_t>::max() ? end : end + 1;
+}
+
+}  // namespace
+
 int FdatawriteRange(WritepagesOps* ops, Inode* inode, int64_t start,
                     int64_t end, SyncMode sync_mode) {
   if (end < start) return 0;
-  if (!inode->mapping()->RangeNeedsWriteback(start, end + 1) &&
+  if (!inode->mapping()->RangeNeedsWriteback(start, ExclusiveEnd(end)) &&
       sync_mode == SyncMode::kNone) {
     return 0;
   }
@@ -243,7 +253,7 @@ namespace {
 int WriteAndWaitNoCheck(WritepagesOps* ops, Inode* inode, int64_t start,
                         int64_t end) {
   Mapping* mapping = inode->mapping();
-  if (end < start || !mapping->RangeNeedsWriteback(start, end + 1)) return 0;
+  if (end < start || !mapping->RangeNeedsWriteback(start, ExclusiveEnd(end))) return 0;
   int err = FdatawriteRange(ops, inode, start, end, SyncMode::kAll);
   // An -EIO from the pass means the device is failing: do not wait on it
   // (the kernel's rule), the error is already recorded.
