@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 
 namespace iomap {
 namespace testing {
@@ -15,10 +16,12 @@ FakeFs::FakeFs(block::Device* dev, unsigned blkbits, bool large_folios,
 void FakeFs::RemoveRangeLocked(int64_t offset, int64_t length) {
   const int64_t end = offset + length;
   std::vector<FakeExtent> keep;
-  for (auto it = extents_.begin(); it != extents_.end();) {
+  auto it = extents_.upper_bound(offset);
+  if (it != extents_.begin()) --it;
+  while (it != extents_.end() && it->first < end) {
     FakeExtent e = it->second;
     const int64_t e_end = e.offset + e.length;
-    if (e_end <= offset || e.offset >= end) {
+    if (e_end <= offset) {
       ++it;
       continue;
     }
@@ -67,13 +70,10 @@ int64_t FakeFs::reserved_blocks() {
 
 bool FakeFs::IsDelalloc(int64_t pos) {
   base::MutexLock l(&mu_);
-  for (auto& e : extents_) {
-    const FakeExtent& x = e.second;
-    if (pos >= x.offset && pos < x.offset + x.length) {
-      return x.type == Iomap::Type::kDelalloc;
-    }
-  }
-  return false;
+  auto it = extents_.upper_bound(pos);
+  if (it == extents_.begin()) return false;
+  const FakeExtent& x = std::prev(it)->second;
+  return pos < x.offset + x.length && x.type == Iomap::Type::kDelalloc;
 }
 
 uint64_t FakeFs::seq() {
@@ -120,21 +120,23 @@ int FakeFs::IomapBegin(Inode* inode, int64_t pos, int64_t len, unsigned flags,
   begins_.push_back({pos, len, flags});
   if (begin_error != 0) return begin_error;
   const int64_t bs = inode_.block_size();
-  for (auto& entry : extents_) {
-    const FakeExtent& e = entry.second;
-    if (pos < e.offset || pos >= e.offset + e.length) continue;
-    if ((e.flags & kShared) && (flags & kWrite)) {
-      // COW: new (delalloc) blocks over the old data.
-      FillFromExtent(e, srcmap);
-      srcmap->flags &= ~kShared;
+  auto it = extents_.upper_bound(pos);
+  if (it != extents_.begin()) {
+    const FakeExtent& e = std::prev(it)->second;
+    if (pos < e.offset + e.length) {
+      if ((e.flags & kShared) && (flags & kWrite)) {
+        // COW: new (delalloc) blocks over the old data.
+        FillFromExtent(e, srcmap);
+        srcmap->flags &= ~kShared;
+        FillFromExtent(e, iomap);
+        iomap->type = Iomap::Type::kDelalloc;
+        iomap->addr = kNullAddr;
+        iomap->flags = kShared;
+        return 0;
+      }
       FillFromExtent(e, iomap);
-      iomap->type = Iomap::Type::kDelalloc;
-      iomap->addr = kNullAddr;
-      iomap->flags = kShared;
       return 0;
     }
-    FillFromExtent(e, iomap);
-    return 0;
   }
   // A hole up to the next extent.
   const int64_t next = NextExtentStartLocked(pos);
