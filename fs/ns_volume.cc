@@ -72,4 +72,11 @@ absl::Status NamespaceVolume::Checkpoint() {
   return store->Checkpoint(payload, covered);
 }
 
+absl::Status NamespaceVolume::MaybeCheckpoint() {
+  Journal* j = store->journal();
+  if (j == nullptr || j->used_bytes() * 2 < j->capacity_bytes())
+    return absl::OkStatus();
+  return Checkpoint();
+}
+
 }  // namespace fs

@@ -27,6 +27,10 @@ struct NamespaceVolume {
 
   // Writes a checkpoint of the namespace and frees the journal before it.
   absl::Status Checkpoint();
+  // Checkpoints when the journal is more than half full. Appends fail with
+  // -ENOSPC once it is full, so the owner calls this regularly (after
+  // operations, or from a background thread).
+  absl::Status MaybeCheckpoint();
 };
 
 // Formats `dev`: superblock, an initial checkpoint with the root directory

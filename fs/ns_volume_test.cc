@@ -80,6 +80,30 @@ TEST_P(NsVolumeTest, ChangesSurviveRemount) {
   ExpectFsckClean(dev);
 }
 
+TEST_P(NsVolumeTest, LongRunKeepsTheLogFromFillingUp) {
+  MemDevice dev(dev_bytes());
+  ASSERT_TRUE(FormatNamespaceVolume(dev, Layout(bs(), dev_bytes())).ok());
+  std::string want;
+  {
+    NamespaceVolume vol = MountOk(dev);
+    InodeAttr a;
+    for (int i = 0; i < 2000; ++i) {
+      const std::string name = "f" + std::to_string(i % 50);
+      if (vol.ns->Create(kRoot, name, 0644, true, &a) == -EEXIST) {
+        ASSERT_EQ(vol.ns->Unlink(kRoot, name), 0) << i;
+      }
+      ASSERT_EQ(vol.ns->Sync(a.ino), 0);  // a commit (a block of log) per op
+      ASSERT_TRUE(vol.MaybeCheckpoint().ok()) << i;
+    }
+    ASSERT_EQ(vol.store->journal()->CommitAll(), 0);
+    EXPECT_GT(vol.store->journal()->head().offset,
+              2 * vol.store->journal()->capacity_bytes());
+    want = State(*vol.ns);
+  }
+  NamespaceVolume vol = MountOk(dev);
+  EXPECT_EQ(State(*vol.ns), want);
+}
+
 TEST_P(NsVolumeTest, OrphanIsFreedAtNextMountAfterCrash) {
   MemDevice dev(dev_bytes());
   ASSERT_TRUE(FormatNamespaceVolume(dev, Layout(bs(), dev_bytes())).ok());
