@@ -7,11 +7,15 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <map>
 #include <thread>
 
 #include "base/errno.h"
 #include "client/async.h"
+#include "grpc/support/log.h"
+#include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
@@ -91,6 +95,13 @@ class FakeIomapd final : public v1::Iomapd::Service {
       return wire::ErrnoToGrpcStatus(EBADR, "unsupported fiemap flags", resp);
     }
     resp->set_mapped_extents(0);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Read(grpc::ServerContext*, const v1::ReadRequest* req,
+                    v1::ReadResponse* resp) override {
+    resp->set_data(std::string(req->length(), 'd'));
+    resp->set_result(req->length());
     return grpc::Status::OK;
   }
 
@@ -231,6 +242,62 @@ TEST(Connect, UnreachableServerIsENOTCONN) {
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(base::ErrnoOf(c.status()), -ENOTCONN);
   EXPECT_NE(c.status().message().find("127.0.0.1:1"), absl::string_view::npos);
+}
+
+std::vector<std::string>* g_grpc_logs = nullptr;
+
+// Installed for the rest of the process (1.51 has no way to restore the
+// default): collects while a test listens, prints otherwise.
+void CaptureLog(gpr_log_func_args* args) {
+  if (g_grpc_logs != nullptr) {
+    g_grpc_logs->push_back(args->message);
+  } else {
+    fprintf(stderr, "grpc: %s\n", args->message);
+  }
+}
+
+// The tuned HTTP/2 settings over real TCP: gRPC 1.51 accepts them (an
+// out-of-range channel argument is logged and ignored) and large messages
+// flow. Prints loopback throughput for information; asserts none.
+TEST(Transport, TunedSettingsAcceptedOverTcp) {
+  std::vector<std::string> logs;
+  g_grpc_logs = &logs;
+  gpr_set_log_function(CaptureLog);
+  ClientOptions options;
+  FakeIomapd service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE,
+                             options.http2_max_frame_size);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES,
+                             options.http2_lookahead_bytes);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_GT(port, 0);
+  options.target = "127.0.0.1:" + std::to_string(port);
+  auto client = Client::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  OpenFile f{Handle(3), 1, {}};
+  auto big = (*client)->Read(f, 0, 32 << 20);
+  ASSERT_TRUE(big.ok()) << big.status();
+  EXPECT_EQ(big->size(), 32u << 20);
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 64; i++) ASSERT_TRUE((*client)->Read(f, 0, 1 << 20).ok());
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  printf("loopback: 64 x 1 MiB unary reads, %.0f MB/s\n", 64 * 1.048576 / secs);
+  client->reset();
+  server->Shutdown();
+  g_grpc_logs = nullptr;
+  for (const std::string& line : logs) {
+    EXPECT_EQ(line.find("max_frame_size"), std::string::npos) << line;
+    EXPECT_EQ(line.find("lookahead"), std::string::npos) << line;
+  }
 }
 
 TEST_F(ClientTest, PathWalk) {

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -73,7 +74,37 @@ bool Print(const xfs_io::Output& out) {
   return !out.failed;
 }
 
+// Command names for readline's completion of the first word.
+std::vector<std::string>* g_names = nullptr;
+
+char* NameGenerator(const char* text, int state) {
+  static size_t next;
+  if (state == 0) next = 0;
+  const size_t len = strlen(text);
+  while (g_names != nullptr && next < g_names->size()) {
+    const std::string& name = (*g_names)[next++];
+    if (name.compare(0, len, text) == 0) return strdup(name.c_str());
+  }
+  return nullptr;
+}
+
+char** Complete(const char* text, int start, int) {
+  if (start != 0) return nullptr;  // file names for the other words
+  return rl_completion_matches(text, NameGenerator);
+}
+
+// ~/.iomapsh_history, or "" without $HOME.
+std::string HistoryFile() {
+  const char* home = getenv("HOME");
+  return home ? std::string(home) + "/.iomapsh_history" : std::string();
+}
+
 bool Interactive(iomapsh::Shell& shell) {
+  std::vector<std::string> names = shell.CommandNames();
+  g_names = &names;
+  rl_attempted_completion_function = Complete;
+  const std::string history = HistoryFile();
+  if (!history.empty()) read_history(history.c_str());
   bool ok = true;
   while (!shell.quit()) {
     char* line = readline("iomapsh> ");
@@ -82,6 +113,8 @@ bool Interactive(iomapsh::Shell& shell) {
     ok &= Print(shell.Execute(line));
     free(line);
   }
+  if (!history.empty()) write_history(history.c_str());
+  g_names = nullptr;
   return ok;
 }
 
