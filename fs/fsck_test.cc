@@ -162,6 +162,11 @@ TEST(FsckTest, NamespaceDamageIsNamed) {
   }
   FsckResult r = Fsck(dev);
   EXPECT_TRUE(HasProblem(r, "nlink 3 but 1 directory entries")) << Problems(r);
+  absl::Status s = MountStatus(dev);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("nlink 3 but 1 directory entries"),
+            std::string::npos)
+      << s;
 }
 
 }  // namespace

@@ -57,6 +57,14 @@ absl::StatusOr<NamespaceVolume> MountNamespaceVolume(
       MetaStore::Mount(dev, options, cb);
   if (!store.ok()) return store.status();
   vol.store = std::move(*store);
+  if (!options.allow_damaged_log) {
+    std::vector<std::string> problems;
+    vol.ns->Check(&problems);
+    if (!problems.empty())
+      return absl::DataLossError(absl::StrCat(
+          "namespace is inconsistent (", problems.size(),
+          " problems, first: ", problems[0], "); run iomapd-fsck"));
+  }
   if (options.read_only) return vol;
   vol.ns->SetJournal(vol.store->journal());
   int freed = vol.ns->FreeOrphans();

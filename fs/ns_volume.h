@@ -38,7 +38,9 @@ struct NamespaceVolume {
 absl::StatusOr<Superblock> FormatNamespaceVolume(block::Device& dev,
                                                  const LayoutOptions& layout);
 
-// Mounts: load, replay, then (read-write) free orphans left by a crash.
+// Mounts: load, replay, check the namespace invariants (DATA_LOSS naming
+// the first problem; skipped with options.allow_damaged_log, as fsck does),
+// then (read-write) free orphans left by a crash.
 absl::StatusOr<NamespaceVolume> MountNamespaceVolume(
     block::Device& dev, const MetaStoreOptions& options);
 
