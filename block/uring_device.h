@@ -3,12 +3,15 @@
 // One io_uring ring per device (plus an IOPOLL ring for kBioHipri reads and
 // writes when the device supports polled I/O). The descriptor is a registered
 // file. Submit() prepares one SQE per bio and calls io_uring_submit once per
-// Submit/SubmitBatch; when the ring is full (queue_depth bios in flight) bios
-// wait in an internal FIFO and are issued as completions free slots, so
-// Submit never blocks on I/O and never drops a bio.
+// Submit/SubmitBatch (bios submitted from end_io callbacks are plugged: one
+// io_uring_submit after the completion batch); when the ring is full
+// (queue_depth bios in flight) bios wait in an internal FIFO and are issued
+// as completions free slots, so Submit never blocks on I/O and never drops a
+// bio. When the IOPOLL ring refuses polled I/O (-EOPNOTSUPP), the bio moves to
+// the normal ring and polling is switched off.
 //
 // One completion thread per ring reaps CQEs and runs end_io:
-//   -EAGAIN       the bio is resubmitted
+//   -EAGAIN       the bio is resubmitted (up to 10,000 times in a row)
 //   short count   the remainder is resubmitted (iovecs advanced)
 //   0 bytes       the device ended early: the bio completes with -EIO
 //   -errno        the bio completes with it
