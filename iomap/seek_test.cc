@@ -389,6 +389,60 @@ TEST_F(SeekTest, ThousandsOfExtents) {
   }
 }
 
+// bs < ps, random page-aligned mappings of every type and random cached
+// folios (random uptodate blocks, clean or dirty): every answer matches a
+// per-block model (data = MAPPED, DELALLOC, or UNWRITTEN with the block
+// uptodate in the cache). Page-aligned mappings keep the kernel's
+// whole-folio clamp out of the picture.
+TEST_F(SeekTest, RandomModelSmallBlocks) {
+  const uint32_t seed = 4242;
+  std::mt19937 rng(seed);
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  constexpr int kPages = 256, kBlocksPerPage = 4;
+  Init(10, int64_t{kPages} * 4096);
+  std::vector<bool> data(kPages * kBlocksPerPage, false);
+  int page = 0;
+  while (page < kPages) {
+    const int n = std::min<int>(kPages - page, 1 + rng() % 6);
+    const T type = static_cast<T>(rng() % 4);  // hole..unwritten
+    if (type != T::kHole) {
+      fs_->Add(int64_t{page} * 4096, int64_t{n} * 4096, type,
+               type == T::kDelalloc ? kNullAddr : uint64_t(page) * 4096);
+    }
+    for (int p = page; p < page + n; p++) {
+      unsigned mask = 0;
+      if (rng() % 2) {  // cached, with random uptodate blocks
+        mask = rng() % 16;
+        const int first = mask ? __builtin_ctz(mask) : 0;
+        const int last = mask ? 31 - __builtin_clz(mask) : -1;
+        // Uptodate runs must be contiguous for CacheFolio: use [first,last].
+        mask = 0;
+        for (int b = first; b <= last; b++) mask |= 1u << b;
+        Cache(int64_t{p} * 4096, 0, first * 1024, (last - first + 1) * 1024,
+              rng() % 2);
+      }
+      for (int b = 0; b < kBlocksPerPage; b++) {
+        const bool up = mask & (1u << b);
+        data[p * kBlocksPerPage + b] = type == T::kMapped ||
+                                       type == T::kDelalloc ||
+                                       (type == T::kUnwritten && up);
+      }
+    }
+    page += n;
+  }
+  const int64_t size = int64_t{kPages} * 4096;
+  for (int i = 0; i < 3000; i++) {
+    const int64_t p = static_cast<int64_t>(rng() % size);
+    int64_t want_data = -ENXIO, want_hole = size;
+    for (int64_t b = p / 1024; b < kPages * kBlocksPerPage; b++) {
+      if (data[b] && want_data < 0) want_data = std::max(p, b * 1024);
+      if (!data[b] && want_hole == size) want_hole = std::max(p, b * 1024);
+    }
+    ASSERT_EQ(Data(p), want_data) << "pos " << p;
+    ASSERT_EQ(Hole(p), want_hole) << "pos " << p;
+  }
+}
+
 // The rwsem must be held (the kernel's lockdep assertion).
 TEST(SeekDeathTest, RequiresRwsem) {
   NullDevice dev;
