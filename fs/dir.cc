@@ -2,6 +2,7 @@
 // serializing and checking live in dir_apply.cc.
 #include "fs/dir.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -76,7 +77,7 @@ InodeAttr Namespace::TouchedDir(const Node& dir, int nlink_delta,
   return a;
 }
 
-int Namespace::CommitLocked(const TxnBuilder& t) {
+int Namespace::CommitLocked(const TxnBuilder& t, uint64_t* lsn_out) {
   uint64_t lsn = 0;
   if (journal_ != nullptr) {
     int64_t r = journal_->Append(format::kRecordTxn, t.bytes());
@@ -90,6 +91,19 @@ int Namespace::CommitLocked(const TxnBuilder& t) {
                  err);
     std::abort();
   }
+  if (lsn_out != nullptr) *lsn_out = lsn;
+  return 0;
+}
+
+int Namespace::Transact(FileHandle h, const TxnBuilder& txn) {
+  base::MutexLock lock(&mu_);
+  const Node* n;
+  if (int err = FindLocked(h, &n); err < 0) return err;
+  uint64_t lsn = 0;
+  if (int err = CommitLocked(txn, &lsn); err < 0) return err;
+  auto it = nodes_.find(h.ino);
+  if (it != nodes_.end())
+    it->second.last_lsn = std::max(it->second.last_lsn, lsn);
   return 0;
 }
 

@@ -111,6 +111,17 @@ class Namespace {
   int SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
               InodeAttr* out);
 
+  // Journals and applies `txn` as one transaction under the namespace lock:
+  // ops of other layers (extent maps, allocator, refcounts; applied through
+  // options.apply_core_op), optionally with namespace ops such as an
+  // InodeSet of the new size, so a truncate or an I/O completion is atomic
+  // with its inode update. Sync(h.ino) then covers it. -ESTALE for a stale
+  // handle; journal errors (-ENOSPC, -EIO) change nothing.
+  // REQUIRES: the ops apply cleanly (the caller validated them); an op that
+  // fails to apply after it was journaled aborts the process, since memory
+  // and log would disagree.
+  int Transact(FileHandle h, const TxnBuilder& txn);
+
   // --- Open files and orphans.
   int Open(FileHandle h);
   int Close(uint64_t ino);
@@ -178,7 +189,8 @@ class Namespace {
                          const Node* victim) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals and applies `t`; sets last_lsn of `touched` inodes.
-  int CommitLocked(const TxnBuilder& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int CommitLocked(const TxnBuilder& t, uint64_t* lsn_out = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Apply (dir_apply.cc).
   void SerializeLocked(std::string* out) const
