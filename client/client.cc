@@ -78,6 +78,11 @@ grpc::ChannelArguments MakeChannelArguments(const ClientOptions& options) {
               options.http2_lookahead_bytes);
   // The BDP probe would shrink the window we asked for on a quiet link.
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // Each channel owns its connection. With gRPC 1.51's process-wide
+  // subchannel pool, a channel created while an earlier one to the same
+  // target was being torn down (a reconnect after the server went away)
+  // tripped a refcount assertion ("prior > 0").
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return args;
 }
 

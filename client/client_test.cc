@@ -14,6 +14,7 @@
 
 #include "base/errno.h"
 #include "client/async.h"
+#include "grpc/grpc.h"
 #include "grpc/support/log.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
@@ -23,6 +24,13 @@
 
 namespace client {
 namespace {
+
+// gRPC 1.51 tears its library down when the last object goes away and
+// builds it again for the next; a test binary that repeats suites
+// (--gtest_repeat) hit a refcount assertion ("prior > 0") in that cycle.
+// One grpc_init() for the whole process keeps the library up, as in any
+// long-lived client.
+const bool kGrpcKeptAlive = (grpc_init(), true);
 
 v1::FileHandle Handle(uint64_t ino) {
   v1::FileHandle h;
@@ -163,13 +171,14 @@ class FakeIomapd final : public v1::Iomapd::Service {
   }
 };
 
-// One server and channel for the whole suite: gRPC 1.51's shared callback
-// completion queue is torn down when the last callback user goes away, and
-// recreating it in every test raced under ASAN (a double free inside
-// grpc_cq_internal_unref); a process keeps one for its lifetime anyway.
 class ClientTest : public ::testing::Test {
  protected:
+  // Created once per process and never torn down: gRPC 1.51 asserted
+  // ("prior > 0") when a channel was created while a torn-down in-process
+  // server and its channel were still being cleaned up (seen with
+  // --gtest_repeat). A real client keeps one channel for its lifetime.
   static void SetUpTestSuite() {
+    if (service_ != nullptr) return;
     service_ = new FakeIomapd;
     grpc::ServerBuilder builder;
     builder.RegisterService(service_);
@@ -177,13 +186,6 @@ class ClientTest : public ::testing::Test {
     ClientOptions options;
     client_ = new Client(
         server_->InProcessChannel(MakeChannelArguments(options)), options);
-  }
-
-  static void TearDownTestSuite() {
-    server_->Shutdown();
-    delete client_;
-    delete server_;
-    delete service_;
   }
 
   void SetUp() override {
