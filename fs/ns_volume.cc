@@ -29,7 +29,8 @@ absl::StatusOr<Superblock> FormatNamespaceVolume(block::Device& dev,
 }
 
 absl::StatusOr<NamespaceVolume> MountNamespaceVolume(
-    block::Device& dev, const MetaStoreOptions& options) {
+    block::Device& dev, const MetaStoreOptions& options,
+    const NamespaceOptions& ns_options) {
   NamespaceVolume vol;
   Namespace* ns = nullptr;
   MetaCallbacks cb;
@@ -49,7 +50,7 @@ absl::StatusOr<NamespaceVolume> MountNamespaceVolume(
   // The inode limit is in the superblock, read by Mount; read it first.
   absl::StatusOr<Superblock> sb = ReadSuperblock(dev, options.read_only);
   if (!sb.ok()) return sb.status();
-  NamespaceOptions nso;
+  NamespaceOptions nso = ns_options;
   nso.max_inodes = sb->max_inodes;
   vol.ns = std::make_unique<Namespace>(nso, nullptr);
   ns = vol.ns.get();

@@ -41,8 +41,11 @@ absl::StatusOr<Superblock> FormatNamespaceVolume(block::Device& dev,
 // Mounts: load, replay, check the namespace invariants (DATA_LOSS naming
 // the first problem; skipped with options.allow_damaged_log, as fsck does),
 // then (read-write) free orphans left by a crash.
+// `ns_options` carries the hooks of other layers (on_free, apply_core_op);
+// its max_inodes is replaced by the superblock's.
 absl::StatusOr<NamespaceVolume> MountNamespaceVolume(
-    block::Device& dev, const MetaStoreOptions& options);
+    block::Device& dev, const MetaStoreOptions& options,
+    const NamespaceOptions& ns_options = NamespaceOptions());
 
 // The checkpoint payload of a namespace (a one-section payload).
 std::string NamespacePayload(const Namespace& ns);
