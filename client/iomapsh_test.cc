@@ -37,7 +37,16 @@ struct Node {
 
 class FakeFs final : public v1::Iomapd::Service {
  public:
-  FakeFs() { nodes_[1].dir = true; }
+  FakeFs() { Reset(); }
+
+  // An empty root directory. Calls are sequential (one shell), so the
+  // fake needs no lock.
+  void Reset() {
+    nodes_.clear();
+    nodes_[1].dir = true;
+    next_ino_ = 100;
+    fsync_errno = 0;
+  }
 
   grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*,
                            v1::ListVolumesResponse* r) override {
@@ -327,7 +336,7 @@ class IomapshTest : public ::testing::Test {
       ticks_ += 66;
       return timeval{0, ticks_};
     });
-    fs_->fsync_errno = 0;
+    fs_->Reset();
   }
 
   // stdout + stderr of one line; EXPECTs its failure flag.
