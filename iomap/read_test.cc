@@ -2,6 +2,7 @@
 // inline data, read errors, bio merging and readahead behaviour.
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <set>
@@ -193,6 +194,9 @@ TEST_P(ReadTest, SequentialReadsIssueFewLargeBios) {
   }
   dev_.Drain();
   const ReadStats st = GetReadStats();
+  std::printf("sequential 8 MiB in 4 KiB reads: %llu bios, %llu bytes\n",
+              static_cast<unsigned long long>(st.bios),
+              static_cast<unsigned long long>(st.bio_bytes));
   EXPECT_EQ(st.bio_bytes, static_cast<uint64_t>(size));  // no over-read
   EXPECT_LE(st.bios, 24u) << "sequential reads should be merged";
   EXPECT_GE(st.bio_bytes / st.bios, 256u << 10);
