@@ -233,6 +233,38 @@ TEST_P(ReadTest, RandomReadsDoNotOverRead) {
   EXPECT_EQ(GetReadStats().bios, 200u);
 }
 
+// One folio read through several bios (discontiguous extents), one of
+// which fails: the folio is unlocked once all complete, the failed blocks
+// stay !uptodate and the others are uptodate.
+TEST(ReadFolioTest, OneFailedBioOfSeveral) {
+  PageCache cache;
+  MemDevice dev(16 << 20, /*async=*/true);
+  FakeFs fs(&dev, 10, /*large_folios=*/true, &cache);
+  for (int b = 0; b < 16; b++) {
+    // Block b of the file lives at a scattered device address.
+    fs.SetExtent(b * 1024, 1024, Iomap::Type::kMapped,
+                 kDevBase + (15 - b) * 8192);
+    std::memset(dev.data() + kDevBase + (15 - b) * 8192, b + 1, 1024);
+  }
+  fs.inode()->i_size_write(16 * 1024);
+  dev.FailReads(kDevBase + (15 - 6) * 8192, 1024);  // block 6
+  Folio* f = nullptr;
+  ASSERT_EQ(fs.inode()->mapping()->GetFolio(0, kFgpLock | kFgpCreat, 2, &f), 0);
+  ASSERT_EQ(f->size(), 16384u);
+  ResetReadStats();
+  ASSERT_EQ(ReadFolio(f, fs), 0);
+  f->Lock();  // waits for every bio
+  EXPECT_EQ(GetReadStats().bios, 16u);
+  EXPECT_FALSE(f->Uptodate());
+  for (unsigned b = 0; b < 16; b++) {
+    EXPECT_EQ(f->BlockUptodate(b), b != 6) << b;
+    if (b != 6) EXPECT_EQ(f->data()[b * 1024 + 7], b + 1);
+  }
+  EXPECT_EQ(f->state()->read_bytes_pending.load(), 0);
+  f->Unlock();
+  f->Put();
+}
+
 std::string ParamName(
     const ::testing::TestParamInfo<std::tuple<unsigned, bool, bool>>& info) {
   return "bs" + std::to_string(1u << std::get<0>(info.param)) +
