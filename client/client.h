@@ -181,8 +181,8 @@ class Client {
   // The parent directory's handle and the last component.
   absl::StatusOr<std::pair<v1::FileHandle, std::string>> LookupParent(
       const std::string& volume, const std::string& path);
-  // Lookup (or Create with `create_mode` when flags has OPEN_FLAG_CREATE
-  // semantics: `create` true) then Open.
+  // Lookup then Open; with `create`, Create (mode `create_mode`, not
+  // exclusive: an existing file is opened) then Open.
   absl::StatusOr<OpenFile> OpenPath(const std::string& volume,
                                     const std::string& path, uint32_t flags,
                                     bool create = false,

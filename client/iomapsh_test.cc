@@ -193,6 +193,20 @@ class FakeFs final : public v1::Iomapd::Service {
     r->set_result(len);
     return grpc::Status::OK;
   }
+  grpc::Status DedupeRange(grpc::ServerContext*,
+                           const v1::DedupeRangeRequest* q,
+                           v1::DedupeRangeResponse* r) override {
+    const std::string src =
+        nodes_[q->src().inode()].data.substr(q->src_offset(), q->length());
+    for (const v1::DedupeTarget& t : q->targets()) {
+      const std::string dst =
+          nodes_[t.dst().inode()].data.substr(t.dst_offset(), q->length());
+      v1::DedupeResult* res = r->add_results();
+      res->set_status(src == dst ? 0 : 1);
+      res->set_bytes_deduped(src == dst ? q->length() : 0);
+    }
+    return grpc::Status::OK;
+  }
   grpc::Status MapWrite(grpc::ServerContext*, const v1::MapWriteRequest* q,
                         v1::MapWriteResponse* r) override {
     Node& n = nodes_[q->handle().inode()];
@@ -513,6 +527,23 @@ TEST_F(IomapshTest, ReflinkReports) {
   EXPECT_EQ(Run("reflink /src").substr(0, 30),
             "linked 0/0 bytes at offset 0\n0");
   EXPECT_EQ(Run("reflink /nope", true), "/nope: No such file or directory\n");
+}
+
+TEST_F(IomapshTest, DedupeReports) {
+  Run("open -f /a");
+  Run("pwrite -q -S 0x61 0 8k");
+  Run("open -f /b");
+  Run("pwrite -q -S 0x61 0 4k");
+  Run("pwrite -q -S 0x62 4k 4k");
+  EXPECT_EQ(Run("dedupe /a 0 0 4k"),
+            "deduped 4096/4096 bytes at offset 0\n"
+            "4 KiB, 1 ops; 0.0000 sec (59.186 MiB/sec and 15151.5152 "
+            "ops/sec)\n");
+  EXPECT_EQ(Run("dedupe /a 4k 4k 4k", true),
+            "XFS_IOC_FILE_EXTENT_SAME: Extents did not match.\n");
+  EXPECT_EQ(Run("dedupe /a 0 0", true),
+            "bad argument count 3 to dedupe, expected at least 4 "
+            "arguments\n");
 }
 
 TEST_F(IomapshTest, HelpCoversEveryCommand) {
