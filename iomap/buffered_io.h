@@ -156,6 +156,13 @@ int ZeroRange(Inode* inode, int64_t pos, int64_t len, bool* did_zero,
 int TruncatePage(Inode* inode, int64_t pos, bool* did_zero, IomapOps& ops,
                  IomapWriteOps* write_ops = nullptr);
 
+// truncate_setsize(): sets i_size to `newsize` and drops the pagecache past
+// it (truncate_pagecache): whole folios beyond are removed once their
+// writeback ends, the part of a straddling folio past newsize is zeroed.
+// The filesystem zeroes the rest of the new EOF block first (TruncatePage)
+// when shrinking. REQUIRES: rwsem and invalidate lock held exclusive.
+void TruncateSetsize(Inode* inode, int64_t newsize);
+
 // iomap_file_unshare(): for every SHARED mapping over a MAPPED srcmap in
 // [pos, pos + len) (clamped to i_size), reads the old data into the cache
 // and dirties it, so writeback copies it to private blocks. pos < 0 or

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "iomap/buffered_io.h"
 #include "iomap/internal.h"
@@ -142,6 +143,17 @@ int TruncatePage(Inode* inode, int64_t pos, bool* did_zero, IomapOps& ops,
   const int64_t off = pos & (bs - 1);
   if (off == 0) return 0;
   return ZeroRange(inode, pos, bs - off, did_zero, ops, write_ops);
+}
+
+void TruncateSetsize(Inode* inode, int64_t newsize) {
+  inode->locks().rwsem.AssertHeld();
+  inode->locks().invalidate.AssertHeld();
+  const int64_t oldsize = inode->i_size_read();
+  inode->i_size_write(newsize);
+  if (newsize < oldsize) {
+    inode->mapping()->TruncateRange(newsize,
+                                    std::numeric_limits<int64_t>::max());
+  }
 }
 
 int FileUnshare(Inode* inode, int64_t pos, int64_t len, IomapOps& ops,

@@ -159,6 +159,28 @@ TEST_P(OpsTest, TruncatePageZeroesToBlockEnd) {
   EXPECT_EQ(got[2 * bs()], Pattern(2 * bs()));
 }
 
+TEST_P(OpsTest, TruncateSetsizeDropsCacheBeyondEof) {
+  fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(unit());
+  ASSERT_EQ(Cached(0, unit()).size(), static_cast<size_t>(unit()));
+  const int64_t newsize = bs() + 100;
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    ASSERT_EQ(TruncatePage(inode(), newsize, nullptr, fs_, &fs_), 0);
+    TruncateSetsize(inode(), newsize);
+  }
+  EXPECT_EQ(inode()->i_size_read(), newsize);
+  for (FolioRef& f : inode()->mapping()->FoliosInRange(0, 1 << 20)) {
+    EXPECT_LT(f->pos(), newsize);
+    for (int64_t i = std::max(newsize, f->pos()); i < f->end(); i++) {
+      ASSERT_EQ(f->data()[i - f->pos()], 0) << i;
+    }
+  }
+  std::vector<uint8_t> got = Cached(0, newsize);
+  EXPECT_EQ(got[newsize - 1], Pattern(newsize - 1));
+}
+
 TEST_P(OpsTest, UnshareReadsSharedDataAndDirtiesIt) {
   fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase, kShared);
   inode()->i_size_write(2 * unit());  // [unit, 2 unit) is a hole
