@@ -75,10 +75,8 @@ void Flusher::MarkDirty(Inode* inode) {
 }
 
 void Flusher::Kick() {
-  {
-    base::MutexLock l(&mu_);
-    kicked_ = true;
-  }
+  base::MutexLock l(&mu_);
+  kicked_ = true;
   kick_cv_.Signal();
 }
 
@@ -126,8 +124,8 @@ bool Flusher::Round() {
       if (whole) info.dirtied_when = {};
     }
     passes_++;
+    progress_cv_.SignalAll();
   }
-  progress_cv_.SignalAll();
   return written > 0;
 }
 
@@ -193,8 +191,8 @@ int Flusher::SyncAll() {
   {
     base::MutexLock l(&mu_);
     for (Inode* inode : inodes) inodes_[inode].busy--;
+    progress_cv_.SignalAll();
   }
-  progress_cv_.SignalAll();
   return first;
 }
 

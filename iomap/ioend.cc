@@ -307,15 +307,15 @@ void IoendCompletionQueue::EndBio(block::Bio* bio) {
 }
 
 void IoendCompletionQueue::Queue(Ioend* ioend) {
-  {
-    base::MutexLock l(&mu_);
-    InodeWork& work = inodes_[ioend->inode];
-    work.pending.push_back(ioend);
-    outstanding_++;
-    if (work.queued || work.running) return;
-    work.queued = true;
-    runnable_.push_back(ioend->inode);
-  }
+  // Signal under the lock: once it is released, Flush() may return and the
+  // queue may be destroyed.
+  base::MutexLock l(&mu_);
+  InodeWork& work = inodes_[ioend->inode];
+  work.pending.push_back(ioend);
+  outstanding_++;
+  if (work.queued || work.running) return;
+  work.queued = true;
+  runnable_.push_back(ioend->inode);
   work_cv_.Signal();
 }
 
