@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "iomap/iomap.h"
@@ -228,6 +230,46 @@ TEST(MappingTest, InvalidateCleanSkipsDirtyAndLocked) {
   }
   EXPECT_EQ(m->InvalidateClean(0, 3 * 4096), 2u);
   EXPECT_EQ(m->nr_folios(), 1u);
+}
+
+// Many threads create, lock and dirty the same folios: each index ends up
+// with exactly one folio, and every thread saw the same one.
+TEST(MappingTest, ConcurrentGetFolioCreatesOneFolioPerIndex) {
+  PageCache cache;
+  TestInode inode(12, &cache);
+  inode.SetLargeFolios();
+  Mapping* m = inode.mapping();
+  constexpr int kThreads = 4;
+  constexpr int64_t kPages = 64;
+  std::vector<std::vector<Folio*>> seen(kThreads,
+                                        std::vector<Folio*>(kPages, nullptr));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([m, t, &seen] {
+      for (int64_t i = 0; i < kPages; i++) {
+        const int64_t index = (i * 7 + t) % kPages;
+        Folio* f = nullptr;
+        ASSERT_EQ(m->GetFolio(index, kFgpWriteBegin, (i + t) % 3, &f), 0);
+        Mapping::DirtyFolio(f);
+        seen[t][index] = f;
+        f->Unlock();
+        f->Put();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  uint64_t bytes = 0;
+  int64_t next = 0;
+  for (FolioRef& f : m->FoliosInRange(0, kPages)) {
+    EXPECT_EQ(f->index(), next);  // no overlap, no gap
+    next = f->index() + (int64_t{1} << f->order());
+    bytes += f->size();
+  }
+  EXPECT_EQ(next, kPages);
+  EXPECT_EQ(m->dirty_bytes(), bytes);
+  for (int64_t i = 0; i < kPages; i++) {
+    for (int t = 1; t < kThreads; t++) EXPECT_EQ(seen[t][i], seen[0][i]);
+  }
 }
 
 }  // namespace
