@@ -1,6 +1,7 @@
 #include "iomap/ioend.h"
 
 #include <cerrno>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -328,6 +329,144 @@ TEST_F(AddTest, SameFolioContiguousRangesShareOneSegment) {
   EXPECT_EQ(wpc_.ioend->bio.iov.size(), 1u);
   EXPECT_EQ(wpc_.ioend->folios.size(), 1u);
   EXPECT_EQ(f->state()->write_bytes_pending.load(), 2048);
+}
+
+// ---------------------------------------------------------------------------
+// The completion queue: per-inode batches, sorted and merged.
+
+class LatchOps : public IoendCompletionOps {
+ public:
+  int FinishIoend(Inode*, Ioend* ioend) override {
+    base::MutexLock l(&mu);
+    calls.push_back(
+        {ioend->io_offset, ioend->io_size, ioend->merged.size(), ioend->error});
+    cv.SignalAll();
+    while (hold) cv.Wait(&mu);
+    return fs_error;
+  }
+  struct Call {
+    int64_t offset;
+    uint64_t size;
+    size_t merged;
+    int error;
+  };
+  base::Mutex mu;
+  base::CondVar cv;
+  bool hold ABSL_GUARDED_BY(mu) = true;
+  std::vector<Call> calls ABSL_GUARDED_BY(mu);
+  int fs_error = 0;
+};
+
+class QueueTest : public ::testing::Test {
+ protected:
+  QueueTest() : inode_(3, 12, nullptr, &cache_) {
+    inode_.i_size_write(1 << 20);
+  }
+  // A completed-by-hand unwritten ioend over a new folio at page `index`.
+  Ioend* Make(int64_t index, uint64_t sector) {
+    Folio* f = nullptr;
+    EXPECT_EQ(inode_.mapping()->GetFolio(index, kFgpWriteBegin, 0, &f), 0);
+    f->StartWriteback();
+    f->Unlock();
+    Ioend* e =
+        NewIoend(&inode_, nullptr, index * 4096, sector << 9, kIoendUnwritten);
+    e->folios.push_back({f, 0, 4096});  // takes over our reference
+    e->bio.AddSegment(f->data(), 4096);
+    e->io_size = 4096;
+    folios_.push_back(f);
+    return e;
+  }
+  void Complete(IoendCompletionQueue* q, Ioend* e, int64_t result) {
+    ASSERT_TRUE(q->Attach(e));
+    e->bio.result = result;
+    e->bio.end_io(&e->bio);
+  }
+  void WaitCalls(LatchOps* ops, size_t n) {
+    base::MutexLock l(&ops->mu);
+    while (ops->calls.size() < n) ops->cv.Wait(&ops->mu);
+  }
+  void Release(LatchOps* ops) {
+    base::MutexLock l(&ops->mu);
+    ops->hold = false;
+    ops->cv.SignalAll();
+  }
+
+  PageCache cache_;
+  Inode inode_;
+  std::vector<Folio*> folios_;
+};
+
+TEST_F(QueueTest, BatchIsSortedMergedAndFinishedOnce) {
+  LatchOps ops;
+  IoendCompletionQueue q(&ops, {1});
+  Complete(&q, Make(0, 1000), 4096);
+  WaitCalls(&ops, 1);  // the worker is busy with the first ioend
+  // Four contiguous ioends arrive out of order while it is busy.
+  Complete(&q, Make(4, 1032), 4096);
+  Complete(&q, Make(2, 1016), 4096);
+  Complete(&q, Make(1, 1008), 4096);
+  Complete(&q, Make(3, 1024), 4096);
+  Release(&ops);
+  q.Flush();
+  base::MutexLock l(&ops.mu);
+  ASSERT_EQ(ops.calls.size(), 2u);
+  EXPECT_EQ(ops.calls[1].offset, 4096);
+  EXPECT_EQ(ops.calls[1].size, 4u * 4096);
+  EXPECT_EQ(ops.calls[1].merged, 3u);
+  EXPECT_EQ(q.merges(), 3u);
+  EXPECT_EQ(q.finished(), 5u);
+  for (Folio* f : folios_) EXPECT_FALSE(f->Writeback());
+}
+
+TEST_F(QueueTest, FailedIoendIsNotMergedAndErrorIsRecorded) {
+  LatchOps ops;
+  IoendCompletionQueue q(&ops, {1});
+  ErrSeq::Cursor h = inode_.mapping()->wb_err.seq().Sample();
+  Complete(&q, Make(0, 1000), 4096);
+  WaitCalls(&ops, 1);
+  Complete(&q, Make(1, 1008), 4096);
+  Complete(&q, Make(2, 1016), -EIO);
+  Complete(&q, Make(3, 1024), 4096);
+  Release(&ops);
+  q.Flush();
+  {
+    base::MutexLock l(&ops.mu);
+    ASSERT_EQ(ops.calls.size(), 4u);  // 0 | 1 | 2 (failed) | 3
+    EXPECT_EQ(ops.calls[2].error, -EIO);
+  }
+  EXPECT_EQ(inode_.mapping()->wb_err.seq().CheckAndAdvance(&h), -EIO);
+  for (Folio* f : folios_) EXPECT_FALSE(f->Writeback());
+}
+
+TEST_F(QueueTest, FilesystemErrorIsReportedForTheIoend) {
+  LatchOps ops;
+  ops.fs_error = -ENOSPC;
+  {
+    base::MutexLock l(&ops.mu);
+    ops.hold = false;
+  }
+  IoendCompletionQueue q(&ops, {2});
+  ErrSeq::Cursor h = inode_.mapping()->wb_err.seq().Sample();
+  Complete(&q, Make(0, 1000), 4096);
+  q.Flush();
+  EXPECT_EQ(inode_.mapping()->wb_err.seq().CheckAndAdvance(&h), -ENOSPC);
+}
+
+TEST_F(QueueTest, MappedIoendsDoNotNeedTheQueue) {
+  LatchOps ops;
+  IoendCompletionQueue q(&ops, {1});
+  Ioend* e = Make(0, 1000);
+  e->flags = 0;
+  EXPECT_FALSE(q.Attach(e));
+  e->flags = kIoendShared;
+  EXPECT_TRUE(q.Attach(e));
+  e->bio.result = 4096;
+  {
+    base::MutexLock l(&ops.mu);
+    ops.hold = false;
+  }
+  e->bio.end_io(&e->bio);
+  q.Flush();
 }
 
 }  // namespace
