@@ -14,6 +14,12 @@
 // its writeback ends, and the error is recorded on the mapping (WbError):
 // every open file sees it once at fsync.
 //
+// The filesystem's WritebackRange maps the range (converting delalloc: the
+// engine rejects DELALLOC and INLINE mappings with -EIO) and calls
+// AddToIoend. When it fails it must discard the delalloc reservations from
+// `pos` to the end of the folio (xfs_discard_folio): the folio is about to
+// become clean and nothing else would release them.
+//
 // Thread-safety: thread-safe; concurrent Writepages calls on one mapping are
 // allowed (each folio is written by whoever locks it first).
 #ifndef IOMAPD_IOMAP_WRITEBACK_H_

@@ -368,6 +368,29 @@ TEST_F(WritebackTest, WritebackDoesNotTakeInodeLocks) {
   holder.join();
 }
 
+// DONTCACHE: dropbehind folios leave the cache once their writeback ends.
+TEST_F(WritebackTest, DropbehindFoliosAreDroppedAfterWriteback) {
+  IoendCompletionQueue queue(fs_.get());
+  fs_->queue = &queue;
+  fs_->Dirty(0, 16384, 0x61);
+  for (int64_t pos = 0; pos < 8192; pos += 4096) Lookup(pos)->SetDropbehind();
+  // Best effort, as folio_end_dropbehind: a folio someone else holds a
+  // reference on at that moment (a waiter) stays cached for reclaim. Nobody
+  // waits here.
+  ASSERT_EQ(Sync(SyncMode::kNone), 0);
+  dev_->Drain();
+  queue.Flush();
+  EXPECT_FALSE(Lookup(0));
+  EXPECT_FALSE(Lookup(4096));
+  EXPECT_TRUE(Lookup(8192));  // not dropbehind: stays cached
+  EXPECT_TRUE(All(Media(0, 16384), 0x61));
+  bool dontcache_seen = false;
+  for (const testing::FinishRecord& r : fs_->finished()) {
+    if (r.flags & kIoendDontcache) dontcache_seen = true;
+  }
+  EXPECT_TRUE(dontcache_seen);
+}
+
 // EIO on every writeback bio: fsync on each of three open handles reports
 // -EIO once, then 0; nothing stays dirty or under writeback; the failed data
 // is not durable; no hang.
