@@ -68,10 +68,12 @@ class ABSL_LOCKABLE Mutex {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     return true;
   }
+  // The release is recorded before the unlock: once unlocked, a waiter may
+  // destroy the lock, so nothing of *this may be touched afterwards.
   void Unlock() ABSL_UNLOCK_FUNCTION() {
     owner_.store(std::thread::id(), std::memory_order_relaxed);
-    mu_.unlock();
     internal::NoteRelease(rank_, this);
+    mu_.unlock();
   }
   // Aborts unless the calling thread holds the lock.
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK();
@@ -104,10 +106,12 @@ class ABSL_LOCKABLE SharedMutex {
     owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
     return true;
   }
+  // The release is recorded before the unlock: once unlocked, a waiter may
+  // destroy the lock, so nothing of *this may be touched afterwards.
   void Unlock() ABSL_UNLOCK_FUNCTION() {
     owner_.store(std::thread::id(), std::memory_order_relaxed);
-    mu_.unlock();
     internal::NoteRelease(rank_, this);
+    mu_.unlock();
   }
   void LockShared() ABSL_SHARED_LOCK_FUNCTION() {
     internal::NoteAcquire(rank_, this);
@@ -122,8 +126,8 @@ class ABSL_LOCKABLE SharedMutex {
   }
   void UnlockShared() ABSL_UNLOCK_FUNCTION() {
     readers_.fetch_sub(1, std::memory_order_relaxed);
-    mu_.unlock_shared();
     internal::NoteRelease(rank_, this);
+    mu_.unlock_shared();
   }
   // Aborts unless the calling thread holds the lock exclusively.
   void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK();

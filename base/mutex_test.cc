@@ -102,3 +102,25 @@ TEST(CondVarTest, WaitForTimesOutAndKeepsLock) {
 
 }  // namespace
 }  // namespace base
+
+namespace base {
+namespace {
+
+// A waiter that destroys the lock as soon as it gets it (the "wait for a bio
+// on the stack" pattern) must not race with the unlocking thread.
+TEST(MutexTest, WaiterMayDestroyLockRightAfterUnlock) {
+  for (int i = 0; i < 200; i++) {
+    auto* mu = new Mutex(LockRank::kLeaf);
+    mu->Lock();
+    std::thread waiter([mu] {
+      mu->Lock();
+      mu->Unlock();
+      delete mu;
+    });
+    mu->Unlock();
+    waiter.join();
+  }
+}
+
+}  // namespace
+}  // namespace base
