@@ -1,0 +1,245 @@
+#include "fs/data_ops.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "fs/codec.h"
+#include "fs/format.h"
+#include "iomap/buffered_io.h"
+#include "iomap/folio.h"
+
+namespace fs {
+namespace internal {
+namespace {
+
+// Mappings are clipped here so that byte offsets never overflow.
+uint64_t LimitBlocks(unsigned bits) { return (uint64_t{1} << 62) >> bits; }
+
+iomap::Iomap::Type TypeOf(ExtentState s) {
+  switch (s) {
+    case ExtentState::kWritten:
+      return iomap::Iomap::Type::kMapped;
+    case ExtentState::kUnwritten:
+      return iomap::Iomap::Type::kUnwritten;
+    case ExtentState::kDelalloc:
+      return iomap::Iomap::Type::kDelalloc;
+    default:
+      return iomap::Iomap::Type::kHole;
+  }
+}
+
+std::string RangeBody(uint64_t ino, uint64_t off, uint64_t len) {
+  std::string body;
+  Encoder e(&body);
+  e.U64(ino);
+  e.U64(off);
+  e.U64(len);
+  return body;
+}
+
+VolInode* Vi(iomap::Inode* inode) { return static_cast<VolInode*>(inode); }
+
+}  // namespace
+
+void DataOps::FillIomap(VolInode* vi, const Extent& e,
+                        iomap::Iomap* iomap) const {
+  const unsigned bits = vi->blkbits();
+  const uint64_t end = std::min(e.file_end(), LimitBlocks(bits));
+  iomap->offset = static_cast<int64_t>(e.file_off << bits);
+  iomap->length = (end - e.file_off) << bits;
+  iomap->type = TypeOf(e.state);
+  iomap->bdev = vi->bdev();
+  iomap->addr = e.allocated() ? e.dev_block << bits : iomap::kNullAddr;
+  iomap->validity_cookie = vi->fork()->data.Sequence();
+}
+
+int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
+                        unsigned flags, iomap::Iomap* iomap,
+                        iomap::Iomap* srcmap) {
+  (void)srcmap;
+  VolInode* vi = Vi(inode);
+  const unsigned bits = vi->blkbits();
+  if (pos < 0 || len <= 0) return -EINVAL;
+  const uint64_t off_b = static_cast<uint64_t>(pos) >> bits;
+  if (off_b >= LimitBlocks(bits)) return -EFBIG;
+  const uint64_t end_b = std::min(
+      (static_cast<uint64_t>(pos + len) + vi->block_size() - 1) >> bits,
+      LimitBlocks(bits));
+  FileData* fd = vi->fork();
+  base::MutexLock l(&fd->ilock);
+  Extent e = fd->data.Lookup(off_b);
+  const bool reserve = (flags & iomap::kWrite) && !(flags & iomap::kUnshare) &&
+                       e.state == ExtentState::kHole;
+  if (!reserve) {
+    FillIomap(vi, e, iomap);
+    return 0;
+  }
+  // A buffered write over a hole: reserve delalloc for the part written.
+  const uint64_t n = std::min(e.file_end(), end_b) - off_b;
+  if (int r = vol_->resv_->Reserve(vi->ino(), n); r != 0) return r;
+  if (int r =
+          fd->data.Map(off_b, n, kNoDevBlock, ExtentState::kDelalloc, nullptr);
+      r != 0) {
+    vol_->resv_->Release(vi->ino(), n);
+    return r;
+  }
+  FillIomap(vi, fd->data.Lookup(off_b), iomap);
+  // Report only the new reservation, so IomapEnd releases exactly it.
+  iomap->offset = static_cast<int64_t>(off_b << bits);
+  iomap->length = n << bits;
+  iomap->flags |= iomap::kNew;
+  return 0;
+}
+
+void DataOps::PunchDelalloc(VolInode* vi, int64_t off, int64_t len) {
+  const unsigned bits = vi->blkbits();
+  const uint64_t first = static_cast<uint64_t>(off) >> bits;
+  const uint64_t end =
+      std::min((static_cast<uint64_t>(off) + static_cast<uint64_t>(len) +
+                vi->block_size() - 1) >>
+                   bits,
+               LimitBlocks(bits));
+  if (end <= first) return;
+  FileData* fd = vi->fork();
+  base::MutexLock l(&fd->ilock);
+  int64_t n = fd->data.PunchDelalloc(first, end - first, nullptr);
+  if (n > 0) vol_->resv_->Release(vi->ino(), static_cast<uint64_t>(n));
+}
+
+int DataOps::IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len,
+                      int64_t written, unsigned flags, iomap::Iomap* iomap) {
+  if (!(flags & iomap::kWrite) || (flags & iomap::kFault) ||
+      iomap->type != iomap::Iomap::Type::kDelalloc ||
+      !(iomap->flags & iomap::kNew))
+    return 0;
+  const int64_t bs = inode->block_size();
+  const int64_t start =
+      (pos + std::max<int64_t>(written, 0) + bs - 1) / bs * bs;
+  const int64_t end = (pos + len + bs - 1) / bs * bs;
+  if (start >= end) return 0;
+  base::WriterLock l(&inode->locks().invalidate);
+  iomap::WriteDelallocRelease(
+      inode, start, end, flags, iomap,
+      [this](iomap::Inode* in, int64_t off, int64_t n, iomap::Iomap*) {
+        PunchDelalloc(Vi(in), off, n);
+      });
+  return 0;
+}
+
+bool DataOps::IomapValid(iomap::Inode* inode, const iomap::Iomap& iomap) {
+  return iomap.validity_cookie == Vi(inode)->fork()->data.Sequence();
+}
+
+int DataOps::ConvertDelalloc(VolInode* vi, uint64_t off_b) {
+  FileData* fd = vi->fork();
+  const Extent e = fd->data.Lookup(off_b);
+  AllocRequest req;
+  req.want_blocks = e.len;
+  req.min_blocks = 1;
+  if (e.file_off > 0) {
+    const Extent prev = fd->data.Lookup(e.file_off - 1);
+    if (prev.allocated()) req.hint_block = prev.DevBlockAt(e.file_off - 1) + 1;
+  }
+  BlockRange got;
+  if (int r = vol_->resv_->AllocReserved(vi->ino(), req, &got); r != 0)
+    return r;
+  std::string body = RangeBody(vi->ino(), e.file_off, got.len);
+  Encoder enc(&body);
+  enc.U64(got.start);
+  enc.U16(static_cast<uint16_t>(ExtentState::kUnwritten));
+  TxnBuilder t;
+  t.Raw(kOpMapAlloc, body);
+  int r = vol_->Transact(vi, t);
+  if (r != 0) {
+    // Not journaled: give the blocks back and drop the delalloc they were
+    // to replace (its reservation was consumed by the allocation).
+    vol_->alloc_->Free(got.start, got.len);
+    fd->data.PunchDelalloc(e.file_off, got.len, nullptr);
+  }
+  return r;
+}
+
+int64_t DataOps::WritebackRange(iomap::WritepageCtx* wpc, iomap::Folio* folio,
+                                uint64_t pos, unsigned len, uint64_t end_pos) {
+  VolInode* vi = Vi(wpc->inode);
+  FileData* fd = vi->fork();
+  const uint64_t off_b = pos >> vi->blkbits();
+  int err = 0;
+  {
+    base::ReaderLock t(&vol_->txn_mu_);
+    base::MutexLock l(&fd->ilock);
+    for (int i = 0; i < 64 && err == 0; ++i) {
+      Extent e = fd->data.Lookup(off_b);
+      if (e.state != ExtentState::kDelalloc) {
+        wpc->iomap = iomap::Iomap();
+        FillIomap(vi, e, &wpc->iomap);
+        break;
+      }
+      err = ConvertDelalloc(vi, off_b);
+    }
+  }
+  if (err == 0 && wpc->iomap.type == iomap::Iomap::Type::kDelalloc) err = -EIO;
+  // Blocks freed by earlier changes must not receive data before the
+  // change that freed them is durable.
+  if (err == 0) err = vol_->CommitFrees();
+  if (err != 0) {
+    // xfs_discard_folio: the folio becomes clean; drop its reservations.
+    const int64_t fend = folio->pos() + static_cast<int64_t>(folio->size());
+    PunchDelalloc(vi, static_cast<int64_t>(pos),
+                  fend - static_cast<int64_t>(pos));
+    return err;
+  }
+  return iomap::AddToIoend(wpc, folio, static_cast<int64_t>(pos),
+                           static_cast<int64_t>(end_pos), len);
+}
+
+int DataOps::WritebackSubmit(iomap::WritepageCtx* wpc, int error) {
+  if (wpc->ioend != nullptr) vol_->queue_->Attach(wpc->ioend);
+  return iomap::IoendWritebackSubmit(wpc, error);
+}
+
+int DataOps::Writepages(iomap::Inode* inode, iomap::WritebackControl* wbc) {
+  iomap::WritepageCtx wpc;
+  wpc.inode = inode;
+  wpc.wbc = wbc;
+  wpc.ops = this;
+  return iomap::Writepages(&wpc);
+}
+
+bool DataOps::NeedsWorkqueue(const iomap::Ioend& ioend) const {
+  if (iomap::IoendCompletionOps::NeedsWorkqueue(ioend)) return true;
+  const int64_t end = ioend.io_offset + static_cast<int64_t>(ioend.io_size);
+  return end > Vi(ioend.inode)->fork()->disk_size.load();
+}
+
+int DataOps::FinishIoend(iomap::Inode* inode, iomap::Ioend* ioend) {
+  if (ioend->error != 0) return 0;  // unwritten stays unwritten: reads zero
+  VolInode* vi = Vi(inode);
+  FileData* fd = vi->fork();
+  const unsigned bits = vi->blkbits();
+  const int64_t end = ioend->io_offset + static_cast<int64_t>(ioend->io_size);
+  const int64_t new_size = std::min(end, vi->i_size_read());
+  base::ReaderLock t(&vol_->txn_mu_);
+  base::MutexLock l(&fd->ilock);
+  TxnBuilder txn;
+  if (ioend->flags & iomap::kIoendUnwritten) {
+    const uint64_t first = static_cast<uint64_t>(ioend->io_offset) >> bits;
+    const uint64_t last =
+        (static_cast<uint64_t>(end) + vi->block_size() - 1) >> bits;
+    txn.Raw(kOpConvert, RangeBody(vi->ino(), first, last - first));
+  }
+  const bool grow = new_size > fd->disk_size.load();
+  if (grow) {
+    InodeAttr attr;
+    if (int r = vol_->ns_->GetAttr(vi->handle(), &attr); r != 0) return r;
+    attr.size = static_cast<uint64_t>(new_size);
+    txn.InodeSet(attr);
+  }
+  if (txn.empty()) return 0;
+  int r = vol_->Transact(vi, txn);
+  if (r == 0 && grow) fd->disk_size.store(new_size);
+  return r;
+}
+
+}  // namespace internal
+}  // namespace fs

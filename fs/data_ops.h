@@ -1,0 +1,63 @@
+// internal::DataOps: the iomap side of a Volume (xfs_iomap.c + xfs_aops.c):
+// IomapOps for reads, buffered writes and REPORT; IomapWriteOps::IomapValid;
+// writeback (delalloc conversion, ioend submission) and ioend completion
+// (unwritten conversion, on-disk size). Private to fs/volume and fs/file.
+//
+// Thread-safety: thread-safe (see the lock order in fs/volume.h).
+#ifndef IOMAPD_FS_DATA_OPS_H_
+#define IOMAPD_FS_DATA_OPS_H_
+
+#include <cstdint>
+
+#include "fs/volume.h"
+#include "iomap/ioend.h"
+#include "iomap/iomap.h"
+#include "iomap/writeback.h"
+
+namespace fs {
+namespace internal {
+
+class DataOps : public iomap::IomapOps,
+                public iomap::IomapWriteOps,
+                public iomap::IomapWritebackOps,
+                public iomap::WritepagesOps,
+                public iomap::IoendCompletionOps {
+ public:
+  explicit DataOps(Volume* vol) : vol_(vol) {}
+
+  // IomapOps. Flags 0 and kReport map; kWrite (and kWrite|kFault) reserve
+  // delalloc over holes (-ENOSPC here, never at writeback).
+  int IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len, unsigned flags,
+                 iomap::Iomap* iomap, iomap::Iomap* srcmap) override;
+  // Buffered writes: releases the delalloc a short write did not use.
+  int IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len, int64_t written,
+               unsigned flags, iomap::Iomap* iomap) override;
+  // IomapWriteOps
+  bool IomapValid(iomap::Inode* inode, const iomap::Iomap& iomap) override;
+  // IomapWritebackOps
+  int64_t WritebackRange(iomap::WritepageCtx* wpc, iomap::Folio* folio,
+                         uint64_t pos, unsigned len, uint64_t end_pos) override;
+  int WritebackSubmit(iomap::WritepageCtx* wpc, int error) override;
+  // WritepagesOps
+  int Writepages(iomap::Inode* inode, iomap::WritebackControl* wbc) override;
+  // IoendCompletionOps
+  bool NeedsWorkqueue(const iomap::Ioend& ioend) const override;
+  int FinishIoend(iomap::Inode* inode, iomap::Ioend* ioend) override;
+
+  // Removes the delalloc of [off, off + len) bytes (rounded out to blocks)
+  // and returns its reservation. Takes the ilock.
+  void PunchDelalloc(VolInode* vi, int64_t off, int64_t len);
+
+ private:
+  // Allocates blocks for the delalloc extent holding file block `off_b`
+  // and journals them as unwritten. REQUIRES: txn_mu_ shared, ilock.
+  int ConvertDelalloc(VolInode* vi, uint64_t off_b);
+  void FillIomap(VolInode* vi, const Extent& e, iomap::Iomap* iomap) const;
+
+  Volume* const vol_;
+};
+
+}  // namespace internal
+}  // namespace fs
+
+#endif  // IOMAPD_FS_DATA_OPS_H_

@@ -1,0 +1,85 @@
+// fs::OpenFile: file operations on an open regular file of a Volume (the
+// "xfs_file.c" of iomapd). Each takes the DESIGN.md locks before calling
+// the iomap engine:
+//   Read                       rwsem shared
+//   Write                      rwsem exclusive (kNowait: try-lock, -EAGAIN)
+//   Truncate                   rwsem + invalidate exclusive
+//   SeekData/SeekHole/Fiemap/Bmap   rwsem shared
+//   Fsync/Fdatasync            none (writeback takes folio locks only)
+// An OpenFile holds an errseq cursor sampled at open: a writeback error is
+// reported once per open file, at its next Fsync.
+//
+// Thread-safety: thread-safe (the locks above serialize what must be).
+// Close() (or the destructor) must run before Volume::Unmount.
+#ifndef IOMAPD_FS_FILE_H_
+#define IOMAPD_FS_FILE_H_
+
+#include <cstdint>
+
+#include "base/mutex.h"
+#include "fs/volume.h"
+#include "iomap/buffered_io.h"
+#include "iomap/errseq.h"
+#include "iomap/fiemap.h"
+
+namespace fs {
+
+class OpenFile {
+ public:
+  ~OpenFile();
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+
+  FileHandle handle() const { return inode_->handle(); }
+  VolInode* inode() const { return inode_; }
+  int64_t size() const { return inode_->i_size_read(); }
+
+  // Request flags: iomap::kNowait, iomap::kDontcache; kSync (O_SYNC/DSYNC
+  // for writes: fdatasync of the written range before returning).
+  static constexpr unsigned kSync = 1u << 20;
+
+  // Bytes read (0 at EOF) or -errno.
+  int64_t Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags = 0);
+  // Bytes written (short after an error past some progress) or -errno:
+  // -ENOSPC when no delalloc reservation could be made, -EFBIG past the
+  // maximum file size, -EAGAIN under kNowait.
+  int64_t Write(int64_t pos, const void* data, size_t len, unsigned flags = 0);
+  // Write from any WriteSource (a source that may copy short, as a user
+  // buffer with an unmapped tail does).
+  int64_t WriteFrom(int64_t pos, iomap::WriteSource* src, unsigned flags = 0);
+  // Writes back [start, end] (inclusive) and waits, commits the journal
+  // records of this inode and flushes the device cache. Reports an unseen
+  // writeback error once per open file. 0 or -errno.
+  int Fsync(int64_t start = 0, int64_t end = INT64_MAX);
+  int Fdatasync(int64_t start = 0, int64_t end = INT64_MAX);
+  // Sets the size; blocks past the new EOF are freed (journaled). 0/-errno.
+  int Truncate(int64_t size);
+  // lseek SEEK_DATA / SEEK_HOLE: offset or -ENXIO.
+  int64_t SeekData(int64_t pos);
+  int64_t SeekHole(int64_t pos);
+  // FIEMAP (iomap::Fiemap semantics; kFiemapFlagSync writes back first).
+  int Fiemap(iomap::FiemapRequest* req);
+  // FIBMAP: the device block of file block `block`, 0 when not mapped.
+  uint64_t Bmap(uint64_t block);
+  // Allocate/punch/zero/unshare/collapse/insert: -EOPNOTSUPP for now.
+  int Fallocate(int mode, int64_t offset, int64_t len);
+
+  // Writes back and drops the in-core inode at the last close. 0 or the
+  // writeback error. Idempotent.
+  int Close();
+
+ private:
+  friend class Volume;
+  OpenFile(Volume* vol, VolInode* inode);
+  int WriteAndWait(iomap::Inode* inode);
+
+  Volume* const vol_;
+  VolInode* const inode_;
+  base::Mutex mu_{base::LockRank::kNone};
+  iomap::ErrSeq::Cursor cursor_ ABSL_GUARDED_BY(mu_);
+  bool closed_ = false;
+};
+
+}  // namespace fs
+
+#endif  // IOMAPD_FS_FILE_H_

@@ -1,0 +1,207 @@
+// fs::Volume: a mounted iomapd filesystem, the "xfs_super.c + xfs_iomap.c +
+// xfs_aops.c" of iomapd (docs/fs-volume.md). It joins the namespace
+// (Namespace over a MetaStore) with the data side: one data-fork ExtentMap
+// per inode, the Allocator over the data area, the RefcountIndex and the
+// delalloc ReservationCounter, persisted as checkpoint sections 2..4 and
+// changed only through journaled core ops (codes 32..35), applied the same
+// way live and at replay. It implements the iomap ops (buffered read/write,
+// REPORT), writeback (delalloc -> unwritten at writeback, unwritten ->
+// written + on-disk size at ioend completion) and runs one Flusher and one
+// IoendCompletionQueue. File operations are in fs/file.h.
+//
+// Thread-safety: thread-safe. Lock order (all ranked): inode rwsem ->
+// invalidate -> folio -> Volume::txn_mu_ (kFsInode, shared by every
+// journaled change, exclusive by checkpoints) -> FileData::ilock (kFsInode)
+// -> Namespace lock (kFsInode) -> allocator/refcounts (kFsAlloc) -> journal.
+#ifndef IOMAPD_FS_VOLUME_H_
+#define IOMAPD_FS_VOLUME_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "base/mutex.h"
+#include "block/device.h"
+#include "fs/allocator.h"
+#include "fs/dir.h"
+#include "fs/extent_map.h"
+#include "fs/fsck.h"
+#include "fs/meta_store.h"
+#include "fs/refcount.h"
+#include "fs/reservation.h"
+#include "fs/space_check.h"
+#include "fs/superblock.h"
+#include "iomap/flusher.h"
+#include "iomap/ioend.h"
+#include "iomap/iomap.h"
+#include "iomap/pagecache.h"
+
+namespace fs {
+
+class Volume;
+class OpenFile;
+namespace internal {
+class DataOps;
+}
+
+// Journal op codes of the data side (format::kOpFirstCoreOp..).
+inline constexpr uint16_t kOpMapAlloc = 32;  // u64 ino, off, len, dev; u8 st
+inline constexpr uint16_t kOpConvert = 33;   // u64 ino, off, len
+inline constexpr uint16_t kOpUnmap = 34;     // u64 ino, off, len
+inline constexpr uint16_t kOpFreeFork = 35;  // u64 ino
+
+// The data fork of one inode (exists for every inode with blocks, open or
+// not). `ilock` is the XFS ILOCK: held for every read or change of `data`.
+struct FileData {
+  base::Mutex ilock{base::LockRank::kFsInode};
+  ExtentMap data;  // guarded by ilock (ExtentMap is thread-compatible)
+  // The size recorded in the inode record (on-disk size); changed with
+  // ilock held.
+  std::atomic<int64_t> disk_size{0};
+};
+
+// The in-core inode of an open regular file.
+class VolInode : public iomap::Inode {
+ public:
+  VolInode(const InodeAttr& attr, unsigned blkbits, block::Device* dev,
+           iomap::PageCache* cache, FileData* data)
+      : iomap::Inode(attr.ino, blkbits, dev, cache),
+        handle_{attr.ino, attr.generation},
+        data_(data) {}
+  FileHandle handle() const { return handle_; }
+  FileData* fork() const { return data_; }
+
+ private:
+  friend class Volume;
+  const FileHandle handle_;
+  FileData* const data_;
+  int open_count_ = 0;  // guarded by Volume::open_mu_
+};
+
+struct VolumeOptions {
+  MetaStoreOptions meta;
+  iomap::FlusherOptions flusher;
+  // Pagecache the inodes charge; null: iomap::PageCache::Global().
+  iomap::PageCache* cache = nullptr;
+  int completion_threads = 2;
+};
+
+class Volume {
+ public:
+  // mkfs: the namespace's initial checkpoint plus empty data sections.
+  static absl::StatusOr<Superblock> Format(block::Device& dev,
+                                           const LayoutOptions& layout);
+  // Mounts read-write: load, replay, check (namespace and space
+  // invariants: DATA_LOSS naming the first problem), free orphans.
+  static absl::StatusOr<std::unique_ptr<Volume>> Mount(
+      block::Device& dev, const VolumeOptions& options = VolumeOptions());
+  // Unmounts if Unmount() was not called (errors are dropped then).
+  ~Volume();
+  Volume(const Volume&) = delete;
+  Volume& operator=(const Volume&) = delete;
+
+  // Writes back every open file, waits for completions, commits the
+  // journal and writes a checkpoint. REQUIRES: every OpenFile closed.
+  absl::Status Unmount();
+  // A checkpoint of everything (frees the journal before it).
+  absl::Status Checkpoint();
+  absl::Status MaybeCheckpoint();
+
+  // --- Namespace (Namespace semantics; 0 or -errno).
+  FileHandle root() const;
+  int GetAttr(FileHandle h, InodeAttr* out) const;
+  int Lookup(FileHandle dir, absl::string_view name, InodeAttr* out) const;
+  int Readdir(FileHandle dir, uint64_t cookie, size_t max,
+              std::vector<DirEntryInfo>* out, bool* eof) const;
+  int Create(FileHandle dir, absl::string_view name, uint32_t mode,
+             bool exclusive, InodeAttr* out);
+  int Mkdir(FileHandle dir, absl::string_view name, uint32_t mode,
+            InodeAttr* out);
+  int Link(FileHandle target, FileHandle dir, absl::string_view name,
+           InodeAttr* out);
+  int Unlink(FileHandle dir, absl::string_view name);
+  int Rmdir(FileHandle dir, absl::string_view name);
+  int Rename(FileHandle src_dir, absl::string_view src_name, FileHandle dst_dir,
+             absl::string_view dst_name);
+  // Mode, owner and times. kSetSize is -EINVAL here: use OpenFile::Truncate.
+  int SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
+              InodeAttr* out);
+
+  // Opens a regular file (-EISDIR for a directory, -ESTALE for a stale
+  // handle). The OpenFile must be closed (or destroyed) before Unmount.
+  int Open(FileHandle h, std::unique_ptr<OpenFile>* out);
+
+  // --- State for tests and statfs.
+  const Superblock& superblock() const { return sb_; }
+  uint64_t FreeBlocks() const { return alloc_->FreeBlocks(); }
+  uint64_t ReservedBlocks() const { return resv_->TotalReserved(); }
+  uint64_t ReservedBlocks(uint64_t ino) const { return resv_->Reserved(ino); }
+  // Runs every space invariant on the live volume (fsck's block checks plus
+  // reservation == delalloc blocks per inode). Appends problems.
+  void CheckLive(std::vector<std::string>* problems);
+  iomap::Flusher* flusher() { return flusher_.get(); }
+
+ private:
+  friend class OpenFile;
+  friend class internal::DataOps;
+  friend FsckResult FsckVolume(block::Device& dev);
+
+  Volume(block::Device& dev, const VolumeOptions& options);
+  absl::Status Recover(bool read_only, bool allow_damaged_log);
+  absl::Status LoadPayload(absl::string_view payload);
+  void SerializeData(std::string* payload);
+  int ApplyCoreOp(uint16_t op, absl::string_view body);
+  int ApplyMapAlloc(absl::string_view body);
+  int ApplyRangeOp(uint16_t op, absl::string_view body);
+  int ApplyFreeFork(absl::string_view body);
+  // Drops one owner of each allocated piece (refcount, then allocator).
+  void ReleasePieces(uint64_t ino, const std::vector<Extent>& pieces);
+  FileData* Fork(uint64_t ino);
+  std::vector<ForkRef> ForkRefs();
+  // Commits the journal when blocks freed by a journaled change could be
+  // reused by data I/O before that change is durable (busy extents).
+  int CommitFrees();
+  int CloseInode(VolInode* vi);
+  int FlushDevice();
+  int Transact(VolInode* vi, const TxnBuilder& txn);
+
+  block::Device& dev_;
+  const VolumeOptions options_;
+  iomap::PageCache* const cache_;
+  Superblock sb_;
+  std::unique_ptr<MetaStore> store_;
+  std::unique_ptr<Namespace> ns_;
+  std::unique_ptr<Allocator> alloc_;
+  RefcountIndex refc_;
+  std::unique_ptr<ReservationCounter> resv_;
+  bool replaying_ = true;
+  bool unmounted_ = false;
+
+  mutable base::SharedMutex txn_mu_{base::LockRank::kFsInode};
+  base::Mutex forks_mu_{base::LockRank::kLeaf};
+  absl::flat_hash_map<uint64_t, std::unique_ptr<FileData>> forks_
+      ABSL_GUARDED_BY(forks_mu_);
+  std::atomic<uint64_t> free_seq_{0};
+  std::atomic<uint64_t> committed_free_seq_{0};
+
+  base::Mutex open_mu_{base::LockRank::kRwsem};
+  absl::flat_hash_map<uint64_t, std::unique_ptr<VolInode>> incore_
+      ABSL_GUARDED_BY(open_mu_);
+
+  std::unique_ptr<internal::DataOps> ops_;
+  std::unique_ptr<iomap::IoendCompletionQueue> queue_;
+  std::unique_ptr<iomap::Flusher> flusher_;
+};
+
+// fsck of a Volume (namespace + data sections + journal with core ops):
+// read-only mount, then the namespace, extent-map, allocator, refcount and
+// cross-structure block checks. Changes nothing.
+FsckResult FsckVolume(block::Device& dev);
+
+}  // namespace fs
+
+#endif  // IOMAPD_FS_VOLUME_H_
