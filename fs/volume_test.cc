@@ -242,7 +242,8 @@ TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
 struct ModelFile {
   FileHandle h;
   int64_t size = 0, synced_size = 0, max_size = 0;
-  std::vector<uint8_t> synced;               // bytes as of the last fsync
+  int64_t floor = 0;            // the smallest size a crash may leave
+  std::vector<uint8_t> synced;  // bytes as of the last fsync
   std::vector<std::bitset<256>> since_sync;  // values written since
   std::vector<uint8_t> current;
 };
@@ -276,8 +277,20 @@ void CrashOnce(uint64_t seed) {
         if (r == 0 && !before && !dev.frozen()) {
           m.synced = m.current;
           m.synced_size = m.size;
+          m.floor = m.size;
           m.since_sync.assign(kMaxFile, {});
         }
+        continue;
+      }
+      if (rng() % 6 == 0) {
+        const int64_t t = static_cast<int64_t>(rng() % (m.size + 1));
+        ASSERT_EQ(open[i]->Truncate(t), 0);
+        for (int64_t b = t; b < kMaxFile; ++b) {
+          m.current[b] = 0;
+          m.since_sync[b].set(0);
+        }
+        m.size = t;
+        m.floor = std::min(m.floor, t);
         continue;
       }
       const int64_t pos = static_cast<int64_t>(rng() % (kMaxFile - 1));
@@ -304,12 +317,12 @@ void CrashOnce(uint64_t seed) {
     ModelFile& m = files[i];
     std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), m.h);
     ASSERT_NE(f, nullptr);
-    EXPECT_GE(f->size(), m.synced_size) << "file " << i;
+    EXPECT_GE(f->size(), m.floor) << "file " << i;
     EXPECT_LE(f->size(), m.max_size) << "file " << i;
     std::string got = ReadAll(f.get(), 0, kMaxFile);
     for (int64_t b = 0; b < static_cast<int64_t>(got.size()); ++b) {
       const uint8_t g = static_cast<uint8_t>(got[b]);
-      const uint8_t base = b < m.synced_size ? m.synced[b] : 0;
+      const uint8_t base = m.synced[b];
       if (g == base || m.since_sync[b].test(g) ||
           (g == 0 && b >= m.synced_size))
         continue;
