@@ -100,33 +100,31 @@ unsigned FolioState::NextDirtyRun(unsigned* first, unsigned end) const {
 // ---------------------------------------------------------------------------
 // Folio
 
-namespace {
-
-block::AlignedBuffer AllocFolioData(size_t bytes) {
-  block::AlignedBuffer buffer = block::AllocAligned(bytes, kPageSize);
-  if (buffer == nullptr) {
-    std::fprintf(stderr, "iomap: out of memory allocating a %zu byte folio\n",
-                 bytes);
-    std::abort();
-  }
-  std::memset(buffer.get(), 0, bytes);
-  return buffer;
-}
-
-}  // namespace
-
 Folio::Folio(Mapping* mapping, int64_t index, unsigned order, unsigned blkbits)
+    : Folio(mapping, index, order, blkbits, FolioData::kZeroed) {}
+
+Folio::Folio(Mapping* mapping, int64_t index, unsigned order, unsigned blkbits,
+             FolioData data)
     : index_(index),
       order_(order),
       blkbits_(blkbits),
-      buffer_(AllocFolioData(kPageSize << order)),
-      data_(buffer_.get()),
-      mapping_(mapping) {}
+      data_(FolioPool::Global()->Alloc(
+          order, data == FolioData::kZeroed ? FolioPool::Fill::kZeroed
+                                            : FolioPool::Fill::kUndefined)),
+      mapping_(mapping),
+      flags_(data == FolioData::kUndefined ? kUndefinedBit : 0) {}
 
 Folio::~Folio() {
   // A thread that just unlocked the folio or ended its writeback may still be
   // inside wait_mu_: wait for it before the memory goes.
-  std::lock_guard<std::mutex> l(wait_mu_);
+  { std::lock_guard<std::mutex> l(wait_mu_); }
+  FolioPool::Global()->Free(data_, order_);
+}
+
+void Folio::ZeroUndefinedData() {
+  if (!DataUndefined()) return;
+  std::memset(data_, 0, size());
+  ClearFlag(kUndefinedBit);
 }
 
 void Folio::Put() {
@@ -166,6 +164,8 @@ void Folio::Unlock() {
     std::fprintf(stderr, "iomap: unlocking an unlocked folio\n");
     std::abort();
   }
+  // Old bytes of a reused buffer never outlive the creator's lock.
+  if (DataUndefined()) ZeroUndefinedData();
   base::internal::NoteRelease(base::LockRank::kFolio, this);
   // Clearing and waking under wait_mu_ orders it with a waiter's
   // check-then-wait, and lets ~Folio wait until this thread is done with the

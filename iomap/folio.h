@@ -12,6 +12,14 @@
 //   - a reference count; the last Put() frees it;
 //   - a FolioState when the folio holds more than one filesystem block.
 //
+// Data comes from FolioPool::Global() and goes back there. A folio is
+// normally created zero-filled. One created with FolioData::kUndefined (the
+// write path, for a folio it is about to overwrite whole) may hold a reused
+// buffer's old bytes: it must be created locked, none of its blocks is
+// uptodate, and its holder either writes every byte and calls
+// SetDataDefined() or calls ZeroUndefinedData(). Unlock() zeroes the data of
+// a folio still undefined, so old bytes never outlive the creator's lock.
+//
 // Thread-safety: all members are thread-safe. Changing uptodate/dirty state
 // REQUIRES the folio lock except where noted (read completion marks blocks
 // uptodate while the reader still owns the lock; writeback completion ends
@@ -29,6 +37,7 @@
 
 #include "base/mutex.h"
 #include "block/device.h"
+#include "iomap/folio_pool.h"
 
 namespace iomap {
 
@@ -85,12 +94,20 @@ class FolioState {
   std::vector<uint64_t> bits_ ABSL_GUARDED_BY(mu_);
 };
 
+// What a new folio's data holds (see the Folio comment).
+enum class FolioData { kZeroed, kUndefined };
+
 class Folio {
  public:
   // A new, unlocked, not-uptodate folio with one reference (the caller's),
   // caching file page `index` (a multiple of 1 << order) of `mapping`, for a
   // filesystem with 1 << blkbits byte blocks. Data is zero-filled.
   Folio(Mapping* mapping, int64_t index, unsigned order, unsigned blkbits);
+  // The same with the data filled as `data` says. With kUndefined the caller
+  // must lock the folio before anyone else can see it.
+  Folio(Mapping* mapping, int64_t index, unsigned order, unsigned blkbits,
+        FolioData data);
+  // Returns the data to the pool.
   ~Folio();
   Folio(const Folio&) = delete;
   Folio& operator=(const Folio&) = delete;
@@ -140,6 +157,12 @@ class Folio {
   void SetDropbehind() { SetFlag(kDropbehindBit); }
   void ClearDropbehind() { ClearFlag(kDropbehindBit); }
 
+  // Undefined data (FolioData::kUndefined, see above). REQUIRES for both
+  // changes: folio locked. SetDataDefined: the caller wrote every byte.
+  bool DataUndefined() const { return TestFlag(kUndefinedBit); }
+  void SetDataDefined() { ClearFlag(kUndefinedBit); }
+  void ZeroUndefinedData();
+
   // Dirty flag changes keep the mapping's dirty index and counters in step.
   // REQUIRES: folio locked. Return whether the flag changed.
   bool MarkDirtyFlag();    // filemap_dirty_folio (blocks: caller's job)
@@ -183,6 +206,7 @@ class Folio {
     kDirtyBit = 1u << 1,
     kWritebackBit = 1u << 2,
     kDropbehindBit = 1u << 3,
+    kUndefinedBit = 1u << 4,
   };
   bool TestFlag(uint32_t bit) const {
     return flags_.load(std::memory_order_acquire) & bit;
@@ -198,8 +222,7 @@ class Folio {
   const int64_t index_;
   const unsigned order_;
   const unsigned blkbits_;
-  const block::AlignedBuffer buffer_;
-  uint8_t* const data_;
+  uint8_t* const data_;  // from FolioPool::Global()
   std::atomic<Mapping*> mapping_;
   std::atomic<int> refs_{1};
   std::atomic<uint32_t> flags_{0};

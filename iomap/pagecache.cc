@@ -292,7 +292,10 @@ int Mapping::AddNewFolio(int64_t index, unsigned order, unsigned fgp,
   order = std::min(std::max(order, min_order_), max_order());
   index &= ~((int64_t{1} << order) - 1);
   cache_->MakeRoom(kPageSize << order);
-  auto* folio = new Folio(this, index, order, host_->blkbits());
+  const bool undefined = (fgp & kFgpNoZero) && (fgp & kFgpLock);
+  auto* folio =
+      new Folio(this, index, order, host_->blkbits(),
+                undefined ? FolioData::kUndefined : FolioData::kZeroed);
   if (fgp & kFgpDontcache) folio->SetDropbehind();
   if (fgp & kFgpLock) folio->Lock();  // new: never contended
   folio->Get();                       // the caller's; Insert takes the other

@@ -51,6 +51,11 @@ class PageCache {
   uint64_t dirty_bytes() const { return dirty_bytes_.load(); }
   uint64_t writeback_bytes() const { return writeback_bytes_.load(); }
   uint64_t reclaimed_bytes() const { return reclaimed_bytes_.load(); }
+  // Folio memory freed and kept for reuse (FolioPool::Global(), shared by
+  // every cache): not part of cached_bytes(), bounded by the pool.
+  static uint64_t pool_idle_bytes() {
+    return FolioPool::Global()->idle_bytes();
+  }
 
   // Makes room for `bytes` more: reclaims while over budget. Never fails
   // (see PageCacheOptions). Callers may hold folio locks (only try-locks are
@@ -84,6 +89,9 @@ inline constexpr unsigned kFgpCreat = 1u << 2;      // create when missing
 inline constexpr unsigned kFgpNowait = 1u << 3;     // never block: -EAGAIN
 inline constexpr unsigned kFgpStable = 1u << 4;     // wait for writeback
 inline constexpr unsigned kFgpDontcache = 1u << 5;  // new folio is dropbehind
+// With kFgpLock: a folio this call creates has FolioData::kUndefined data
+// (the caller will overwrite it; see folio.h). Ignored without kFgpLock.
+inline constexpr unsigned kFgpNoZero = 1u << 6;
 inline constexpr unsigned kFgpWriteBegin =
     kFgpLock | kFgpCreat | kFgpStable;  // FGP_WRITEBEGIN
 
@@ -142,8 +150,8 @@ class Mapping {
   int GetFolio(int64_t index, unsigned fgp, unsigned order, Folio** folio);
   // filemap_alloc_folio() + filemap_add_folio(): a new folio of exactly
   // `order` (clamped to [min_order, max_order]) at `index` (aligned down to
-  // the order), locked and referenced. -EEXIST when it would overlap a cached
-  // folio.
+  // the order), locked and referenced (kFgpLock), zero-filled unless
+  // kFgpNoZero. -EEXIST when it would overlap a cached folio.
   int AddNewFolio(int64_t index, unsigned order, unsigned fgp, Folio** folio);
   // The largest order <= `order` for a new folio at `index`: aligned there
   // and over pages not cached (at least min_order).

@@ -213,7 +213,9 @@ int FilemapWriteAndWaitRange(Inode* inode, int64_t start, int64_t end) {
 }
 
 int IomapGetFolio(IomapIter* iter, int64_t pos, size_t len, Folio** folio) {
-  unsigned fgp = kFgpWriteBegin;
+  // A new folio's data is left undefined; WriteBegin zeroes it unless this
+  // write covers all of it.
+  unsigned fgp = kFgpWriteBegin | kFgpNoZero;
   if (iter->flags() & kNowait) fgp |= kFgpNowait;
   if (iter->flags() & kDontcache) fgp |= kFgpDontcache;
   Mapping* mapping = iter->inode()->mapping();
@@ -243,6 +245,14 @@ int WriteBegin(IomapIter* iter, IomapWriteOps* wops, Folio** foliop,
   *offset = static_cast<size_t>(pos - folio->pos());
   len = std::min<uint64_t>(len, folio->size() - *offset);
   *bytes = len;
+  // Undefined data (a new folio from IomapGetFolio) is kept only for a plain
+  // write over the whole folio, which WriteEnd accepts only when it copied
+  // every byte; otherwise zero it now, as a new folio always was.
+  if (folio->DataUndefined() &&
+      (*offset != 0 || len < folio->size() || (iter->flags() & kUnshare) ||
+       iter->Srcmap().type == Iomap::Type::kInline)) {
+    folio->ZeroUndefinedData();
+  }
   if (iter->Srcmap().type == Iomap::Type::kInline) {
     ret = WriteBeginInline(iter, folio);
   } else {
@@ -269,7 +279,10 @@ bool WriteEnd(IomapIter* iter, size_t len, size_t copied, Folio* folio) {
   }
   // A short copy into a !uptodate folio could leave a partly written block
   // that a later read would clobber: treat it as nothing written.
+  // (A folio with undefined data is then unlocked and zeroed by Unlock.)
   if (copied < len && !folio->Uptodate()) return false;
+  // Every byte of a folio with undefined data was just copied (WriteBegin).
+  folio->SetDataDefined();
   folio->SetRangeUptodate(off, len);
   folio->SetRangeDirty(off, copied);
   folio->MarkDirtyFlag();
