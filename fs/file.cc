@@ -154,9 +154,4 @@ uint64_t OpenFile::Bmap(uint64_t block) {
                      [this](iomap::Inode* in) { return WriteAndWait(in); });
 }
 
-int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
-  (void)mode, (void)offset, (void)len;
-  return -EOPNOTSUPP;  // fallocate modes are not implemented by fs::Volume
-}
-
 }  // namespace fs

@@ -61,7 +61,11 @@ class OpenFile {
   int Fiemap(iomap::FiemapRequest* req);
   // FIBMAP: the device block of file block `block`, 0 when not mapped.
   uint64_t Bmap(uint64_t block);
-  // Allocate/punch/zero/unshare/collapse/insert: -EOPNOTSUPP for now.
+  // fallocate(2) modes (Linux FALLOC_FL_* values): 0 and KEEP_SIZE
+  // (unwritten blocks over holes; -ENOSPC when space runs out, keeping what
+  // was allocated), PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE].
+  // COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE: -EOPNOTSUPP.
+  // Takes rwsem + invalidate exclusive. 0 or -errno.
   int Fallocate(int mode, int64_t offset, int64_t len);
 
   // Writes back and drops the in-core inode at the last close. 0 or the
@@ -72,6 +76,10 @@ class OpenFile {
   friend class Volume;
   OpenFile(Volume* vol, VolInode* inode);
   int WriteAndWait(iomap::Inode* inode);
+  // fallocate pieces (fs/fallocate.cc). REQUIRES: rwsem + invalidate held.
+  int AllocateBlocks(uint64_t first, uint64_t end);
+  int PunchRange(int64_t off, int64_t len);
+  int ExtendSize(int64_t size);
 
   Volume* const vol_;
   VolInode* const inode_;

@@ -1,5 +1,7 @@
 #include "fs/volume.h"
 
+#include <linux/falloc.h>
+
 #include <bitset>
 #include <chrono>
 #include <cstring>
@@ -234,6 +236,72 @@ TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
   ExpectClean(vol.get());
 }
 
+TEST(VolumeTest, FallocatePunchZeroThroughVolume) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  FileHandle h = CreateFile(vol.get(), "a");
+  std::string model = Pattern(65536, 6);
+  {
+    std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+    ASSERT_EQ(f->Write(0, model.data(), model.size()), 65536);
+    ASSERT_EQ(f->Fsync(), 0);
+    const uint64_t free0 = vol->FreeBlocks();
+    ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 128 << 10, 64 << 10), 0);
+    EXPECT_EQ(f->size(), 65536);
+    EXPECT_EQ(vol->FreeBlocks(), free0 - 16);
+    ASSERT_EQ(f->Fallocate(0, 256 << 10, 64 << 10), 0);
+    EXPECT_EQ(f->size(), 320 << 10);
+    model.resize(320 << 10, '\0');
+    EXPECT_EQ(f->SeekHole(0), 65536);
+    EXPECT_EQ(f->SeekData(65536), -ENXIO);  // unwritten, nothing cached
+    EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+    // Now cached (uptodate zeros): the kernel reports that as data.
+    EXPECT_EQ(f->SeekData(65536), 128 << 10);
+    iomap::FiemapRequest req;
+    req.fm_length = iomap::kFiemapMaxOffset;
+    req.fm_extent_count = 10;
+    ASSERT_EQ(f->Fiemap(&req), 0);
+    ASSERT_EQ(req.fm_mapped_extents, 3u);
+    EXPECT_EQ(req.fm_extents[1].fe_logical, 128u << 10);
+    EXPECT_NE(req.fm_extents[1].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
+    // A write into the unwritten range is data at once, written at fsync.
+    const std::string w = Pattern(4096, 7);
+    ASSERT_EQ(f->Write(256 << 10, w.data(), w.size()), 4096);
+    model.replace(256 << 10, 4096, w);
+    EXPECT_EQ(f->SeekData(192 << 10), 256 << 10);
+    ASSERT_EQ(f->Fsync(), 0);
+    req = iomap::FiemapRequest();
+    req.fm_length = iomap::kFiemapMaxOffset;
+    req.fm_extent_count = 10;
+    ASSERT_EQ(f->Fiemap(&req), 0);
+    ASSERT_EQ(req.fm_mapped_extents, 4u);
+    EXPECT_EQ(req.fm_extents[2].fe_logical, 256u << 10);
+    EXPECT_EQ(req.fm_extents[2].fe_length, 4096u);
+    EXPECT_EQ(req.fm_extents[2].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
+    // Punch [1000, 11000): block 1 is freed, the edges are zeroed.
+    const uint64_t free1 = vol->FreeBlocks();
+    ASSERT_EQ(
+        f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 10000),
+        0);
+    model.replace(1000, 10000, std::string(10000, '\0'));
+    EXPECT_EQ(vol->FreeBlocks(), free1 + 1);
+    ASSERT_EQ(
+        f->Fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 20000, 20000),
+        0);
+    model.replace(20000, 20000, std::string(20000, '\0'));
+    EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+    EXPECT_EQ(f->Fallocate(FALLOC_FL_COLLAPSE_RANGE, 0, 4096), -EOPNOTSUPP);
+    ASSERT_EQ(f->Fsync(), 0);
+    ExpectClean(vol.get());
+  }
+  ASSERT_TRUE(vol->Unmount().ok());
+  vol.reset();
+  ExpectFsckClean(&dev);
+  vol = Remount(&dev);
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+}
+
 // Crash test: random writes and fsyncs on three files; the device freezes
 // after a random number of writes (power cut), then comes back with a
 // random subset of unflushed writes. Every byte a completed fsync covered
@@ -291,6 +359,18 @@ void CrashOnce(uint64_t seed) {
         }
         m.size = t;
         m.floor = std::min(m.floor, t);
+        continue;
+      }
+      if (rng() % 8 == 0 && m.size > 0) {
+        const int64_t p = static_cast<int64_t>(rng() % m.size);
+        const int64_t l = 1 + static_cast<int64_t>(rng() % (m.size - p));
+        ASSERT_EQ(open[i]->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                     p, l),
+                  0);
+        for (int64_t b = p; b < p + l; ++b) {
+          m.current[b] = 0;
+          m.since_sync[b].set(0);
+        }
         continue;
       }
       const int64_t pos = static_cast<int64_t>(rng() % (kMaxFile - 1));
