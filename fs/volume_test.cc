@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "block/sim_device.h"
@@ -301,6 +302,76 @@ TEST(VolumeTest, FallocatePunchZeroThroughVolume) {
   vol = Remount(&dev);
   std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
   EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+}
+
+TEST(VolumeTest, UnlinkedOpenFileIsFreedAtClose) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  const uint64_t free0 = vol->FreeBlocks();
+  FileHandle h = CreateFile(vol.get(), "a");
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  const std::string data = Pattern(200000, 8);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 200000);
+  ASSERT_EQ(f->Fsync(), 0);
+  ASSERT_EQ(vol->Unlink(vol->root(), "a"), 0);
+  EXPECT_EQ(ReadAll(f.get(), 0, data.size()), data);  // still readable
+  EXPECT_LT(vol->FreeBlocks(), free0);
+  EXPECT_EQ(f->Close(), 0);
+  EXPECT_EQ(vol->FreeBlocks(), free0);
+  ExpectClean(vol.get());
+  ASSERT_TRUE(vol->Unmount().ok());
+  vol.reset();
+  ExpectFsckClean(&dev);
+}
+
+TEST(VolumeTest, ConcurrentWritersAndFsyncs) {
+  MemDevice dev(kDevBytes);
+  VolumeOptions options;
+  options.flusher.writeback_interval_ms = 5;
+  options.flusher.dirty_expire_ms = 1;
+  LayoutOptions layout;
+  layout.device_bytes = kDevBytes;
+  ASSERT_TRUE(Volume::Format(dev, layout).ok());
+  absl::StatusOr<std::unique_ptr<Volume>> mounted = Volume::Mount(dev, options);
+  ASSERT_TRUE(mounted.ok());
+  Volume* vol = mounted->get();
+  constexpr int kThreads = 4;
+  std::vector<FileHandle> handles;
+  for (int t = 0; t < kThreads; ++t)
+    handles.push_back(CreateFile(vol, "f" + std::to_string(t)));
+  std::vector<std::string> models(kThreads, std::string(256 << 10, '\0'));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t + 1);
+      std::unique_ptr<OpenFile> f = OpenOrDie(vol, handles[t]);
+      for (int i = 0; i < 60; ++i) {
+        const int64_t pos = rng() % (200 << 10);
+        const std::string buf = Pattern(1 + rng() % 50000, rng());
+        EXPECT_EQ(f->Write(pos, buf.data(), buf.size()),
+                  static_cast<int64_t>(buf.size()));
+        models[t].replace(pos, buf.size(), buf);
+        if (i % 10 == 0) EXPECT_EQ(f->Fsync(), 0);
+        if (i % 17 == 0) EXPECT_EQ(f->Truncate(pos), 0);
+        if (i % 17 == 0)
+          models[t].replace(pos, std::string::npos,
+                            std::string(models[t].size() - pos, '\0'));
+      }
+      EXPECT_EQ(f->Fsync(), 0);
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  ExpectClean(vol);
+  ASSERT_TRUE(vol->Unmount().ok());
+  mounted->reset();
+  ExpectFsckClean(&dev);
+  std::unique_ptr<Volume> again = Remount(&dev);
+  for (int t = 0; t < kThreads; ++t) {
+    std::unique_ptr<OpenFile> f = OpenOrDie(again.get(), handles[t]);
+    std::string got = ReadAll(f.get(), 0, 256 << 10);
+    got.resize(256 << 10, '\0');
+    EXPECT_EQ(got, models[t]) << "file " << t;
+  }
 }
 
 // Crash test: random writes and fsyncs on three files; the device freezes
