@@ -60,6 +60,7 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
       inode_, pos, src, flags & (iomap::kNowait | iomap::kDontcache),
       *vol_->ops_, vol_->ops_.get());
   rwsem.Unlock();
+  vol_->MaybeCheckpointQuiet();
   if (r > 0 && (flags & kSync)) {
     int s = Fdatasync(pos, pos + r - 1);
     if (s != 0) return s;
@@ -76,6 +77,7 @@ int OpenFile::Fsync(int64_t start, int64_t end) {
   int r = vol_->ns_->Sync(inode_->ino());
   if (err == 0) err = r;
   r = vol_->FlushDevice();
+  vol_->MaybeCheckpointQuiet();
   return err != 0 ? err : r;
 }
 

@@ -1,5 +1,6 @@
 #include "fs/volume.h"
 
+#include <cstdio>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -290,6 +291,14 @@ absl::Status Volume::MaybeCheckpoint() {
   return Checkpoint();
 }
 
+void Volume::MaybeCheckpointQuiet() {
+  if (checkpointing_.exchange(true)) return;  // one at a time is enough
+  absl::Status s = MaybeCheckpoint();
+  checkpointing_.store(false);
+  if (!s.ok())
+    fprintf(stderr, "fs: checkpoint failed: %s\n", s.ToString().c_str());
+}
+
 // --- Core ops (applied under the namespace lock, live and at replay).
 
 int Volume::ApplyCoreOp(uint16_t op, absl::string_view body) {
@@ -420,37 +429,72 @@ int Volume::Readdir(FileHandle dir, uint64_t cookie, size_t max,
 }
 int Volume::Create(FileHandle dir, absl::string_view name, uint32_t mode,
                    bool exclusive, InodeAttr* out) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Create(dir, name, mode, exclusive, out);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Create(dir, name, mode, exclusive, out);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::Mkdir(FileHandle dir, absl::string_view name, uint32_t mode,
                   InodeAttr* out) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Mkdir(dir, name, mode, out);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Mkdir(dir, name, mode, out);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::Link(FileHandle target, FileHandle dir, absl::string_view name,
                  InodeAttr* out) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Link(target, dir, name, out);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Link(target, dir, name, out);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::Unlink(FileHandle dir, absl::string_view name) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Unlink(dir, name);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Unlink(dir, name);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::Rmdir(FileHandle dir, absl::string_view name) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Rmdir(dir, name);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Rmdir(dir, name);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::Rename(FileHandle src_dir, absl::string_view src_name,
                    FileHandle dst_dir, absl::string_view dst_name) {
-  base::ReaderLock l(&txn_mu_);
-  return ns_->Rename(src_dir, src_name, dst_dir, dst_name);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->Rename(src_dir, src_name, dst_dir, dst_name);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 int Volume::SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
                     InodeAttr* out) {
   if (mask & kSetSize) return -EINVAL;
-  base::ReaderLock l(&txn_mu_);
-  return ns_->SetAttr(h, mask, values, out);
+  int r;
+  {
+    base::ReaderLock l(&txn_mu_);
+    r = ns_->SetAttr(h, mask, values, out);
+  }
+  MaybeCheckpointQuiet();
+  return r;
 }
 
 // --- Open / close.

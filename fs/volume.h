@@ -168,6 +168,10 @@ class Volume {
   int CloseInode(VolInode* vi);
   int FlushDevice();
   int Transact(VolInode* vi, const TxnBuilder& txn);
+  // MaybeCheckpoint from file operations (errors are logged; the journal
+  // reports -ENOSPC on its own if it really fills). REQUIRES: no txn_mu_,
+  // ilock or folio lock held.
+  void MaybeCheckpointQuiet();
 
   block::Device& dev_;
   const VolumeOptions options_;
@@ -187,6 +191,7 @@ class Volume {
       ABSL_GUARDED_BY(forks_mu_);
   std::atomic<uint64_t> free_seq_{0};
   std::atomic<uint64_t> committed_free_seq_{0};
+  std::atomic<bool> checkpointing_{false};
 
   base::Mutex open_mu_{base::LockRank::kRwsem};
   absl::flat_hash_map<uint64_t, std::unique_ptr<VolInode>> incore_

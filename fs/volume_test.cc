@@ -374,6 +374,35 @@ TEST(VolumeTest, ConcurrentWritersAndFsyncs) {
   }
 }
 
+TEST(VolumeTest, SmallJournalWrapsThroughCheckpoints) {
+  MemDevice dev(kDevBytes);
+  LayoutOptions layout;
+  layout.device_bytes = kDevBytes;
+  layout.journal_blocks = 64;  // 256 KiB: ~64 commits of one block
+  ASSERT_TRUE(Volume::Format(dev, layout).ok());
+  std::unique_ptr<Volume> vol = Remount(&dev);
+  FileHandle h = CreateFile(vol.get(), "a");
+  std::string model;
+  {
+    std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+    for (int i = 0; i < 400; ++i) {
+      const std::string b = Pattern(100, i);
+      ASSERT_EQ(f->Write(i * 8192, b.data(), b.size()), 100) << i;
+      ASSERT_EQ(f->Fsync(), 0) << i;
+      model.resize(i * 8192, '\0');
+      model += b;
+    }
+    for (int i = 0; i < 100; ++i)
+      ASSERT_EQ(vol->Create(vol->root(), "n" + std::to_string(i), 0644, true,
+                            nullptr),
+                0);
+  }
+  ASSERT_TRUE(vol->Unmount().ok());
+  vol = Remount(&dev);
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  EXPECT_EQ(ReadAll(f.get(), 0, model.size() + 10), model);
+}
+
 // Crash test: random writes and fsyncs on three files; the device freezes
 // after a random number of writes (power cut), then comes back with a
 // random subset of unflushed writes. Every byte a completed fsync covered
