@@ -168,17 +168,19 @@ int64_t DataOps::WritebackRange(iomap::WritepageCtx* wpc, iomap::Folio* folio,
   {
     base::ReaderLock t(&vol_->txn_mu_);
     base::MutexLock l(&fd->ilock);
-    for (int i = 0; i < 64 && err == 0; ++i) {
+    bool mapped = false;
+    for (int i = 0; i < 64 && err == 0 && !mapped; ++i) {
       Extent e = fd->data.Lookup(off_b);
       if (e.state != ExtentState::kDelalloc) {
         wpc->iomap = iomap::Iomap();
         FillIomap(vi, e, &wpc->iomap);
-        break;
+        mapped = true;
+      } else {
+        err = ConvertDelalloc(vi, off_b);
       }
-      err = ConvertDelalloc(vi, off_b);
     }
+    if (err == 0 && !mapped) err = -EIO;  // absurdly fragmented free space
   }
-  if (err == 0 && wpc->iomap.type == iomap::Iomap::Type::kDelalloc) err = -EIO;
   // Blocks freed by earlier changes must not receive data before the
   // change that freed them is durable.
   if (err == 0) err = vol_->CommitFrees();

@@ -351,11 +351,14 @@ TEST(VolumeTest, ConcurrentWritersAndFsyncs) {
         EXPECT_EQ(f->Write(pos, buf.data(), buf.size()),
                   static_cast<int64_t>(buf.size()));
         models[t].replace(pos, buf.size(), buf);
-        if (i % 10 == 0) EXPECT_EQ(f->Fsync(), 0);
-        if (i % 17 == 0) EXPECT_EQ(f->Truncate(pos), 0);
-        if (i % 17 == 0)
+        if (i % 10 == 0) {
+          EXPECT_EQ(f->Fsync(), 0);
+        }
+        if (i % 17 == 0) {
+          EXPECT_EQ(f->Truncate(pos), 0);
           models[t].replace(pos, std::string::npos,
                             std::string(models[t].size() - pos, '\0'));
+        }
       }
       EXPECT_EQ(f->Fsync(), 0);
     });
@@ -401,6 +404,62 @@ TEST(VolumeTest, SmallJournalWrapsThroughCheckpoints) {
   vol = Remount(&dev);
   std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
   EXPECT_EQ(ReadAll(f.get(), 0, model.size() + 10), model);
+}
+
+TEST(VolumeTest, WritebackErrorReportedOncePerOpenFile) {
+  block::SimOptions so;
+  so.capacity_bytes = kDevBytes;
+  so.seed = 42;
+  so.background = true;
+  so.direct = false;
+  block::SimDevice dev(so);
+  LayoutOptions layout;
+  layout.device_bytes = kDevBytes;
+  absl::StatusOr<Superblock> sb = Volume::Format(dev, layout);
+  ASSERT_TRUE(sb.ok());
+  absl::StatusOr<std::unique_ptr<Volume>> vol = Volume::Mount(dev);
+  ASSERT_TRUE(vol.ok());
+  FileHandle h = CreateFile(vol->get(), "a");
+  std::unique_ptr<OpenFile> f1 = OpenOrDie(vol->get(), h);
+  std::unique_ptr<OpenFile> f2 = OpenOrDie(vol->get(), h);
+  block::SimFault fault;
+  fault.op_mask = block::SimOpBit(block::BioOp::kWrite);
+  fault.offset = sb->data_start * sb->block_size;  // data blocks only
+  const int id = dev.AddFault(fault);
+  const std::string data = Pattern(50000, 9);
+  ASSERT_EQ(f1->Write(0, data.data(), data.size()), 50000);
+  EXPECT_EQ(f1->Fsync(), -EIO);
+  EXPECT_EQ(f1->Fsync(), 0);
+  EXPECT_EQ(f2->Fsync(), -EIO);
+  EXPECT_EQ(f2->Fsync(), 0);
+  dev.RemoveFault(id);
+  EXPECT_EQ(vol->get()->ReservedBlocks(), 0u);
+  ExpectClean(vol->get());
+  // Data that failed is not reported durable: the extent stays unwritten.
+  iomap::FiemapRequest req;
+  req.fm_length = iomap::kFiemapMaxOffset;
+  req.fm_extent_count = 4;
+  ASSERT_EQ(f1->Fiemap(&req), 0);
+  ASSERT_GE(req.fm_mapped_extents, 1u);
+  EXPECT_NE(req.fm_extents[0].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
+}
+
+TEST(VolumeTest, NowaitAndSyncWrites) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  FileHandle h = CreateFile(vol.get(), "a");
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  const std::string data = Pattern(8192, 10);
+  f->inode()->locks().rwsem.LockShared();
+  std::thread other([&] {
+    EXPECT_EQ(f->Write(0, data.data(), data.size(), iomap::kNowait), -EAGAIN);
+  });
+  other.join();
+  f->inode()->locks().rwsem.UnlockShared();
+  const uint64_t flushes = dev.flushes();
+  ASSERT_EQ(f->Write(0, data.data(), data.size(), OpenFile::kSync), 8192);
+  EXPECT_GT(dev.flushes(), flushes);
+  EXPECT_EQ(vol->ReservedBlocks(), 0u);  // written back before returning
 }
 
 // Crash test: random writes and fsyncs on three files; the device freezes
