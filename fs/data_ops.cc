@@ -60,6 +60,9 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
   VolInode* vi = Vi(inode);
   const unsigned bits = vi->blkbits();
   if (pos < 0 || len <= 0) return -EINVAL;
+  // Direct I/O and DAX need their own mapping rules (no delalloc, COW,
+  // OVERWRITE_ONLY, ATOMIC); fs::Volume does not implement them yet.
+  if (flags & (iomap::kDirect | iomap::kDax)) return -EOPNOTSUPP;
   const uint64_t off_b = static_cast<uint64_t>(pos) >> bits;
   if (off_b >= LimitBlocks(bits)) return -EFBIG;
   const uint64_t end_b = std::min(

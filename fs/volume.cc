@@ -417,7 +417,24 @@ FileHandle Volume::root() const {
 }
 
 int Volume::GetAttr(FileHandle h, InodeAttr* out) const {
-  return ns_->GetAttr(h, out);
+  int r = ns_->GetAttr(h, out);
+  if (r != 0) return r;
+  // An open file's size is the in-core i_size (it leads the on-disk size
+  // until writeback completes).
+  base::MutexLock l(&open_mu_);
+  auto it = incore_.find(h.ino);
+  if (it != incore_.end())
+    out->size = static_cast<uint64_t>(it->second->i_size_read());
+  return 0;
+}
+
+int Volume::Truncate(FileHandle h, int64_t size) {
+  std::unique_ptr<OpenFile> f;
+  int r = Open(h, &f);
+  if (r != 0) return r;
+  r = f->Truncate(size);
+  int c = f->Close();
+  return r != 0 ? r : c;
 }
 int Volume::Lookup(FileHandle dir, absl::string_view name,
                    InodeAttr* out) const {

@@ -113,6 +113,7 @@ class Volume {
 
   // --- Namespace (Namespace semantics; 0 or -errno).
   FileHandle root() const;
+  // For an open file, size is the in-core i_size.
   int GetAttr(FileHandle h, InodeAttr* out) const;
   int Lookup(FileHandle dir, absl::string_view name, InodeAttr* out) const;
   int Readdir(FileHandle dir, uint64_t cookie, size_t max,
@@ -127,7 +128,9 @@ class Volume {
   int Rmdir(FileHandle dir, absl::string_view name);
   int Rename(FileHandle src_dir, absl::string_view src_name, FileHandle dst_dir,
              absl::string_view dst_name);
-  // Mode, owner and times. kSetSize is -EINVAL here: use OpenFile::Truncate.
+  // setattr(size): opens, truncates (OpenFile::Truncate) and closes.
+  int Truncate(FileHandle h, int64_t size);
+  // Mode, owner and times. kSetSize is -EINVAL here: use Truncate.
   int SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
               InodeAttr* out);
 
@@ -193,7 +196,7 @@ class Volume {
   std::atomic<uint64_t> committed_free_seq_{0};
   std::atomic<bool> checkpointing_{false};
 
-  base::Mutex open_mu_{base::LockRank::kRwsem};
+  mutable base::Mutex open_mu_{base::LockRank::kRwsem};
   absl::flat_hash_map<uint64_t, std::unique_ptr<VolInode>> incore_
       ABSL_GUARDED_BY(open_mu_);
 

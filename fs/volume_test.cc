@@ -456,6 +456,12 @@ TEST(VolumeTest, NowaitAndSyncWrites) {
   });
   other.join();
   f->inode()->locks().rwsem.UnlockShared();
+  InodeAttr attr;
+  ASSERT_EQ(f->Write(100000, "x", 1), 1);
+  ASSERT_EQ(vol->GetAttr(h, &attr), 0);
+  EXPECT_EQ(attr.size, 100001u);  // in-core size of an open file
+  ASSERT_EQ(vol->Truncate(h, 8192), 0);
+  EXPECT_EQ(f->size(), 8192);
   const uint64_t flushes = dev.flushes();
   ASSERT_EQ(f->Write(0, data.data(), data.size(), OpenFile::kSync), 8192);
   EXPECT_GT(dev.flushes(), flushes);
