@@ -75,6 +75,14 @@ uint8_t* HugeAlloc(size_t bytes) {
   return data;
 }
 
+// A buffer on its own mapping, faulted in at once (zero from the kernel).
+uint8_t* ExactAlloc(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) OutOfMemory(bytes);
+  return static_cast<uint8_t*>(p);
+}
+
 // A new zero-filled buffer from the system (below kMmapMinBytes).
 uint8_t* SmallAlloc(size_t bytes) {
   void* p = nullptr;
@@ -134,9 +142,14 @@ uint8_t* FolioPool::Alloc(unsigned order, Fill fill) {
 
 uint8_t* FolioPool::CarveHugeChunk(unsigned order) {
   const size_t bytes = Bytes(order);
+  const uint64_t rest = kHugeBytes - bytes;
+  const uint64_t max = max_idle_bytes_.load();
+  if (rest > max) return ExactAlloc(bytes);
+  // The other pieces become idle buffers of this order: make room for them
+  // by dropping idle buffers (of other orders) rather than unmapping part
+  // of a huge page, which splits it.
+  TrimTo(max - rest);
   uint8_t* chunk = HugeAlloc(kHugeBytes);
-  // The other pieces become idle buffers of this order (or, beyond the
-  // bound, go back to the system one by one: each is page-aligned).
   for (size_t off = bytes; off < kHugeBytes; off += bytes) {
     Free(chunk + off, order);
   }
