@@ -468,6 +468,24 @@ TEST(VolumeTest, NowaitAndSyncWrites) {
   EXPECT_EQ(vol->ReservedBlocks(), 0u);  // written back before returning
 }
 
+// Delalloc converts whole extents at writeback: a file written in 1 MiB
+// pieces and fsync'd once is one extent on the device.
+TEST(VolumeTest, SequentialWriteStaysContiguous) {
+  MemDevice dev(96ull << 20);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  FileHandle h = CreateFile(vol.get(), "big");
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  const std::string chunk = Pattern(1 << 20, 11);
+  for (int i = 0; i < 64; ++i)
+    ASSERT_EQ(f->Write(int64_t{i} << 20, chunk.data(), chunk.size()), 1 << 20);
+  ASSERT_EQ(f->Fsync(), 0);
+  iomap::FiemapRequest req;
+  req.fm_length = iomap::kFiemapMaxOffset;
+  ASSERT_EQ(f->Fiemap(&req), 0);
+  EXPECT_EQ(req.fm_mapped_extents, 1u);
+  EXPECT_EQ(ReadAll(f.get(), 63 << 20, 1 << 20), chunk);
+}
+
 // Crash test: random writes and fsyncs on three files; the device freezes
 // after a random number of writes (power cut), then comes back with a
 // random subset of unflushed writes. Every byte a completed fsync covered
