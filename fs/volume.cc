@@ -543,18 +543,19 @@ int Volume::Open(FileHandle h, std::unique_ptr<OpenFile>* out) {
 int Volume::CloseInode(VolInode* vi) {
   const uint64_t ino = vi->ino();
   int err = 0;
-  {
-    base::MutexLock l(&open_mu_);
-    if (--vi->open_count_ == 0) {
-      err = flusher_->WriteAndWaitRange(vi, 0, INT64_MAX);
-      queue_->Flush();
-      flusher_->Detach(vi);
-      ops_->PunchDelalloc(vi, 0, INT64_MAX);
-      resv_->ReleaseAll(ino);
-      incore_.erase(ino);
-    }
+  // open_mu_ covers the namespace close too, so that no Open of the same
+  // inode can slip in between dropping the in-core inode and freeing an
+  // orphan's fork.
+  base::MutexLock l(&open_mu_);
+  if (--vi->open_count_ == 0) {
+    err = flusher_->WriteAndWaitRange(vi, 0, INT64_MAX);
+    queue_->Flush();
+    flusher_->Detach(vi);
+    ops_->PunchDelalloc(vi, 0, INT64_MAX);
+    resv_->ReleaseAll(ino);
+    incore_.erase(ino);
   }
-  base::ReaderLock l(&txn_mu_);
+  base::ReaderLock t(&txn_mu_);
   int r = ns_->Close(ino);
   return err != 0 ? err : r;
 }
