@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "block/device.h"
 #include "fs/fsck.h"
+#include "fs/volume.h"
 
 ABSL_FLAG(bool, verbose, false, "also print informational notes");
 
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "iomapd-fsck: %s\n", dev.status().ToString().c_str());
     return 2;
   }
-  fs::FsckResult r = fs::Fsck(**dev);
+  fs::FsckResult r = fs::FsckVolume(**dev);
   if (absl::GetFlag(FLAGS_verbose))
     for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
   for (const std::string& p : r.problems)

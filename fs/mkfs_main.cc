@@ -20,7 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "block/device.h"
-#include "fs/ns_volume.h"
+#include "fs/volume.h"
 
 ABSL_FLAG(uint32_t, block_size, 4096,
           "filesystem block size: 512..65536, a power of two");
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
   layout.device_bytes = (*dev)->limits().capacity_bytes;
   layout.journal_blocks = absl::GetFlag(FLAGS_journal_blocks);
   layout.max_inodes = absl::GetFlag(FLAGS_max_inodes);
-  absl::StatusOr<fs::Superblock> sb = fs::FormatNamespaceVolume(**dev, layout);
+  absl::StatusOr<fs::Superblock> sb = fs::Volume::Format(**dev, layout);
   if (!sb.ok()) return Fail(sb.status().ToString());
   std::printf(
       "%s: %llu blocks of %u bytes; checkpoint slots 2 x %llu blocks at %llu; "
