@@ -121,8 +121,10 @@ int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
     return -EFBIG;
   const int keep = mode & FALLOC_FL_KEEP_SIZE;
   const int op = mode & ~FALLOC_FL_KEEP_SIZE;
+  // Collapse, insert and unshare ranges are listed under "Not done" in
+  // docs/fs-volume.md.
   if (op != 0 && op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE)
-    return -EOPNOTSUPP;  // collapse, insert, unshare: listed under "Not done" in docs/fs-volume.md
+    return -EOPNOTSUPP;
   if (op == FALLOC_FL_PUNCH_HOLE && !keep) return -EOPNOTSUPP;
   base::WriterLock rw(&inode_->locks().rwsem);
   base::WriterLock inv(&inode_->locks().invalidate);
