@@ -141,6 +141,9 @@ class Volume {
   // --- State for tests and statfs.
   const Superblock& superblock() const { return sb_; }
   uint64_t FreeBlocks() const { return alloc_->FreeBlocks(); }
+  // Live inodes (statfs's f_files - f_ffree; the limit is
+  // superblock().max_inodes).
+  uint64_t InodeCount() const { return ns_->inode_count(); }
   uint64_t ReservedBlocks() const { return resv_->TotalReserved(); }
   uint64_t ReservedBlocks(uint64_t ino) const { return resv_->Reserved(ino); }
   // Runs every space invariant on the live volume (fsck's block checks plus
