@@ -98,6 +98,7 @@ int OpenFile::PunchRange(int64_t off, int64_t len) {
 
 int OpenFile::ExtendSize(int64_t size) {
   if (size <= inode_->i_size_read()) return 0;
+  if (int r = ZeroCachedTail(inode_->i_size_read()); r != 0) return r;
   FileData* fd = inode_->fork();
   base::ReaderLock t(&vol_->txn_mu_);
   base::MutexLock l(&fd->ilock);

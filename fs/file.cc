@@ -56,15 +56,34 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
   } else {
     rwsem.Lock();
   }
-  int64_t r = iomap::FileBufferedWrite(
-      inode_, pos, src, flags & (iomap::kNowait | iomap::kDontcache),
-      *vol_->ops_, vol_->ops_.get());
+  int64_t r = ZeroTailBeforeWrite(pos, len, flags & iomap::kNowait);
+  if (r == 0) {
+    r = iomap::FileBufferedWrite(inode_, pos, src,
+                                 flags & (iomap::kNowait | iomap::kDontcache),
+                                 *vol_->ops_, vol_->ops_.get());
+  }
   rwsem.Unlock();
   vol_->MaybeCheckpointQuiet();
   if (r > 0 && (flags & kSync)) {
     int s = Fdatasync(pos, pos + r - 1);
     if (s != 0) return s;
   }
+  return r;
+}
+
+// xfs_file_write_zero_eof(): a write that moves EOF first zeroes what mapped
+// stores left in the cache past the old EOF. REQUIRES: rwsem exclusive.
+int OpenFile::ZeroTailBeforeWrite(int64_t pos, size_t len, bool nowait) {
+  const int64_t size = inode_->i_size_read();
+  if (pos + static_cast<int64_t>(len) <= size) return 0;
+  auto& inv = inode_->locks().invalidate;
+  if (nowait) {
+    if (!inv.TryLock()) return -EAGAIN;
+  } else {
+    inv.Lock();
+  }
+  int r = ZeroCachedTail(size, nowait);
+  inv.Unlock();
   return r;
 }
 
@@ -96,6 +115,9 @@ int OpenFile::Truncate(int64_t size) {
     int r = iomap::TruncatePage(inode_, size, nullptr, *vol_->ops_,
                                 vol_->ops_.get());
     if (r != 0) return r;
+  }
+  if (size > old) {
+    if (int r = ZeroCachedTail(old); r != 0) return r;
   }
   iomap::TruncateSetsize(inode_, size);
   const unsigned bits = inode_->blkbits();

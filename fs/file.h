@@ -4,6 +4,7 @@
 //   Read                       rwsem shared
 //   Write                      rwsem exclusive (kNowait: try-lock, -EAGAIN)
 //   Truncate                   rwsem + invalidate exclusive
+//   MapWrite                   invalidate shared + folio lock, per page
 //   SeekData/SeekHole/Fiemap/Bmap   rwsem shared
 //   Fsync/Fdatasync            none (writeback takes folio locks only)
 // An OpenFile holds an errseq cursor sampled at open: a writeback error is
@@ -68,6 +69,18 @@ class OpenFile {
   // Takes rwsem + invalidate exclusive. 0 or -errno.
   int Fallocate(int mode, int64_t offset, int64_t len);
 
+  // A store of `len` bytes at `pos` through a shared writable mapping
+  // (memcpy into an mmap'ed region). Page by page, as write faults run: the
+  // page is read in if needed, then iomap::PageMkwrite (invalidate lock
+  // shared + folio lock; delalloc reserved over holes) dirties its folio and
+  // the bytes are copied into it while it is locked. Never changes the size:
+  // a page starting at or past EOF is -EFAULT (SIGBUS); bytes of the EOF page
+  // past EOF land in the cache but are never visible (writeback and any size
+  // increase zero them). Returns the bytes stored (short when a later page
+  // failed) or -errno: -EFAULT, -ENOSPC (no reservation), -EIO (the page
+  // could not be read), -EINVAL (pos < 0). Takes no rwsem.
+  int64_t MapWrite(int64_t pos, const void* data, size_t len);
+
   // Writes back and drops the in-core inode at the last close. 0 or the
   // writeback error. Idempotent.
   int Close();
@@ -80,6 +93,14 @@ class OpenFile {
   int AllocateBlocks(uint64_t first, uint64_t end);
   int PunchRange(int64_t off, int64_t len);
   int ExtendSize(int64_t size);
+  // fs/mapwrite.cc. REQUIRES: the invalidate lock held shared.
+  int MapWritePage(int64_t pos, const uint8_t* data, size_t n);
+  // Zeroes the cached bytes past `old_size` in its folio (mapped stores may
+  // have left some there) before the size grows. kNowait-style when
+  // `nowait` (-EAGAIN). REQUIRES: rwsem + invalidate held exclusive.
+  int ZeroCachedTail(int64_t old_size, bool nowait = false);
+  // ZeroCachedTail for a write reaching past EOF. REQUIRES: rwsem exclusive.
+  int ZeroTailBeforeWrite(int64_t pos, size_t len, bool nowait);
 
   Volume* const vol_;
   VolInode* const inode_;
