@@ -540,6 +540,24 @@ int Volume::Open(FileHandle h, std::unique_ptr<OpenFile>* out) {
   return 0;
 }
 
+int Volume::StatBlocks(FileHandle h, uint64_t* blocks_512) {
+  *blocks_512 = 0;
+  std::unique_ptr<OpenFile> f;
+  int r = Open(h, &f);  // keeps the fork from being freed meanwhile
+  if (r == -EISDIR) return 0;
+  if (r != 0) return r;
+  FileData* fd = f->inode()->fork();
+  uint64_t blocks;
+  {
+    base::MutexLock l(&fd->ilock);
+    blocks = fd->data.BlocksInState(ExtentState::kDelalloc) +
+             fd->data.BlocksInState(ExtentState::kUnwritten) +
+             fd->data.BlocksInState(ExtentState::kWritten);
+  }
+  *blocks_512 = blocks * (sb_.block_size / 512);
+  return f->Close();
+}
+
 int Volume::CloseInode(VolInode* vi) {
   const uint64_t ino = vi->ino();
   int err = 0;

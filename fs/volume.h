@@ -134,6 +134,11 @@ class Volume {
   int SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
               InodeAttr* out);
 
+  // st_blocks: the blocks of h's data fork (written, unwritten and
+  // delalloc, as XFS counts them), in 512-byte units. Directories have
+  // none. 0 or -errno (-ESTALE).
+  int StatBlocks(FileHandle h, uint64_t* blocks_512);
+
   // Opens a regular file (-EISDIR for a directory, -ESTALE for a stale
   // handle). The OpenFile must be closed (or destroyed) before Unmount.
   int Open(FileHandle h, std::unique_ptr<OpenFile>* out);

@@ -146,6 +146,36 @@ TEST(VolumeTest, DelallocReservationReturnsToZero) {
   ExpectClean(vol.get());
 }
 
+// st_blocks counts delalloc, unwritten and written blocks (XFS counts
+// delalloc in st_blocks too) and drops when blocks are punched.
+TEST(VolumeTest, StatBlocksCountsEveryMappedBlock) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  FileHandle h = CreateFile(vol.get(), "a");
+  uint64_t blocks = 1;
+  ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
+  EXPECT_EQ(blocks, 0u);
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  const std::string data = Pattern(3 * 4096, 3);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 3 * 4096);
+  ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
+  EXPECT_EQ(blocks, 3u * 8);  // delalloc
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 1 << 20, 2 * 4096), 0);
+  ASSERT_EQ(f->Fsync(), 0);
+  ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
+  EXPECT_EQ(blocks, 5u * 8);  // 3 written + 2 unwritten
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+            0);
+  ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
+  EXPECT_EQ(blocks, 4u * 8);
+  ASSERT_EQ(f->Close(), 0);
+  ASSERT_EQ(vol->StatBlocks(vol->root(), &blocks), 0);
+  EXPECT_EQ(blocks, 0u);
+  EXPECT_EQ(vol->StatBlocks(FileHandle{h.ino, h.generation + 1}, &blocks),
+            -ESTALE);
+  ExpectClean(vol.get());
+}
+
 TEST(VolumeTest, EnospcAtWriteTime) {
   MemDevice dev(2ull << 20);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
