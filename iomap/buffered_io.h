@@ -101,11 +101,13 @@ inline constexpr int64_t kRaMaxPages = 256;  // 1 MiB
 // filemap_read(): copies up to `len` bytes at `pos` (stopping at i_size)
 // into buf through the pagecache, reading and reading ahead as needed.
 // Flags: kNowait (never block or start I/O: -EAGAIN when nothing could be
-// copied). Returns bytes copied, 0 at EOF, or -errno (-EIO when a needed
-// block could not be read). REQUIRES: rwsem held (shared or exclusive);
-// the invalidate lock not held.
+// copied). `ra` is the open file's readahead state (file->f_ra; one per open
+// file, so interleaved streams on one inode each stay sequential); null
+// means the mapping's shared one. Returns bytes copied, 0 at EOF, or -errno
+// (-EIO when a needed block could not be read). REQUIRES: rwsem held (shared
+// or exclusive); the invalidate lock not held.
 int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
-                         unsigned flags, IomapOps& ops);
+                         unsigned flags, IomapOps& ops, RaState* ra = nullptr);
 
 // ---------------------------------------------------------------------------
 // Writes.

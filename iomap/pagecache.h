@@ -111,11 +111,26 @@ class MappingHooks {
   virtual int BalanceDirty(Inode* inode, bool nowait) = 0;
 };
 
-// file_ra_state: the readahead window of a mapping.
-struct RaState {
+// The readahead window (the fields of the kernel's file_ra_state).
+struct RaWindow {
   int64_t start = 0;        // first page of the current window
   int64_t size = 0;         // pages in the window
   int64_t prev_index = -1;  // last page read by the previous request
+};
+
+// file_ra_state: the readahead state of one open file. Each open file keeps
+// its own (as the kernel keeps file->f_ra), so two streams reading the same
+// inode are each seen as sequential; reads without a file use the mapping's
+// (Mapping::ra). Thread-safe (a leaf lock: concurrent reads through one
+// handle may share it).
+class RaState {
+ public:
+  RaState() = default;
+  RaState(const RaState&) = delete;
+  RaState& operator=(const RaState&) = delete;
+
+  base::Mutex mu{base::LockRank::kLeaf};
+  RaWindow window ABSL_GUARDED_BY(mu);
 };
 
 // The pagecache of one inode (address_space).
@@ -225,9 +240,9 @@ class Mapping {
   // writeback.h). Set by writeback, sampled by open files.
   WbError wb_err;
 
-  // Readahead window (per mapping; see buffered_io.h).
-  base::Mutex ra_mu{base::LockRank::kLeaf};
-  RaState ra ABSL_GUARDED_BY(ra_mu);
+  // Readahead state of reads that come without an open file's own
+  // (FileBufferedRead with ra == nullptr).
+  RaState ra;
 
  private:
   Folio* FindLocked(int64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -251,13 +251,12 @@ int64_t InitRaSize(int64_t req_pages) {
 // page_cache_sync_ra(): a miss at `index` wanting `req_pages`. Sequential
 // access (from the start of the file, or continuing the previous read or
 // window) grows the window; random access reads only what was asked.
-void SyncReadahead(Inode* inode, int64_t index, int64_t req_pages,
-                   IomapOps& ops) {
-  Mapping* mapping = inode->mapping();
+void SyncReadahead(Inode* inode, RaState* state, int64_t index,
+                   int64_t req_pages, IomapOps& ops) {
   int64_t size;
   {
-    base::MutexLock l(&mapping->ra_mu);
-    RaState& ra = mapping->ra;
+    base::MutexLock l(&state->mu);
+    RaWindow& ra = state->window;
     const bool sequential =
         index == 0 || index == ra.prev_index + 1 || index == ra.prev_index ||
         (ra.size > 0 && index >= ra.start && index <= ra.start + ra.size);
@@ -276,12 +275,12 @@ void SyncReadahead(Inode* inode, int64_t index, int64_t req_pages,
 
 // page_cache_async_ra(): a sequential reader past the middle of its window
 // starts the next window without waiting for it.
-void AsyncReadahead(Inode* inode, int64_t index, IomapOps& ops) {
-  Mapping* mapping = inode->mapping();
+void AsyncReadahead(Inode* inode, RaState* state, int64_t index,
+                    IomapOps& ops) {
   int64_t start, size;
   {
-    base::MutexLock l(&mapping->ra_mu);
-    RaState& ra = mapping->ra;
+    base::MutexLock l(&state->mu);
+    RaWindow& ra = state->window;
     if (ra.size == 0 || index < ra.start + ra.size / 2 ||
         index >= ra.start + ra.size) {
       return;
@@ -297,13 +296,14 @@ void AsyncReadahead(Inode* inode, int64_t index, IomapOps& ops) {
 
 // Makes sure the folio caching `index` exists and holds [off, off + n)
 // uptodate; returns it referenced in *out. 0, -EAGAIN (nowait) or -EIO.
-int GetUptodateFolio(Inode* inode, int64_t index, int64_t req_pages,
-                     unsigned flags, IomapOps& ops, FolioRef* out) {
+int GetUptodateFolio(Inode* inode, RaState* ra, int64_t index,
+                     int64_t req_pages, unsigned flags, IomapOps& ops,
+                     FolioRef* out) {
   Mapping* mapping = inode->mapping();
   FolioRef folio = mapping->Lookup(index);
   if (!folio) {
     if (flags & kNowait) return -EAGAIN;
-    SyncReadahead(inode, index, req_pages, ops);
+    SyncReadahead(inode, ra, index, req_pages, ops);
     folio = mapping->Lookup(index);
     if (!folio) {
       // Reclaimed or truncated before we got to it: read just this one.
@@ -463,8 +463,9 @@ void Readahead(Inode* inode, int64_t index, int64_t nr_pages, IomapOps& ops) {
 }
 
 int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
-                         unsigned flags, IomapOps& ops) {
+                         unsigned flags, IomapOps& ops, RaState* ra) {
   inode->locks().rwsem.AssertReaderHeld();
+  if (ra == nullptr) ra = &inode->mapping()->ra;
   const int64_t isize = inode->i_size_read();
   if (pos < 0) return -EINVAL;
   if (pos >= isize || len == 0) return 0;
@@ -476,7 +477,7 @@ int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
     const int64_t cur = pos + done;
     const int64_t index = cur >> kPageShift;
     FolioRef folio;
-    ret = GetUptodateFolio(inode, index, last_index - index + 1, flags, ops,
+    ret = GetUptodateFolio(inode, ra, index, last_index - index + 1, flags, ops,
                            &folio);
     if (ret < 0) break;
     const size_t off = static_cast<size_t>(cur - folio->pos());
@@ -485,12 +486,11 @@ int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
     if (ret < 0) break;
     std::memcpy(buf + done, folio->data() + off, n);
     done += static_cast<int64_t>(n);
-    if (!(flags & kNowait)) AsyncReadahead(inode, index, ops);
+    if (!(flags & kNowait)) AsyncReadahead(inode, ra, index, ops);
   }
-  {
-    Mapping* mapping = inode->mapping();
-    base::MutexLock l(&mapping->ra_mu);
-    if (done > 0) mapping->ra.prev_index = (pos + done - 1) >> kPageShift;
+  if (done > 0) {
+    base::MutexLock l(&ra->mu);
+    ra->window.prev_index = (pos + done - 1) >> kPageShift;
   }
   if (done > 0) return done;
   return ret;

@@ -202,6 +202,34 @@ TEST_P(ReadTest, SequentialReadsIssueFewLargeBios) {
   EXPECT_GE(st.bio_bytes / st.bios, 256u << 10);
 }
 
+// Two streams reading different halves of one file in turn, each through its
+// own open file's readahead state (file->f_ra): both are sequential, so both
+// get growing windows. With one state per mapping each stream's reads would
+// break the other's pattern and every 4 KiB read would be a bio of its own.
+TEST_P(ReadTest, InterleavedStreamsKeepTheirOwnReadahead) {
+  const int64_t half = 4 << 20;
+  fs_.SetExtent(0, 2 * half, Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(2 * half);
+  RaState ra_a, ra_b;
+  std::vector<uint8_t> buf(4096);
+  ResetReadStats();
+  for (int64_t off = 0; off < half; off += 4096) {
+    base::ReaderLock l(&inode()->locks().rwsem);
+    ASSERT_EQ(FileBufferedRead(inode(), off, 4096, buf.data(), 0, fs_, &ra_a),
+              4096);
+    ASSERT_EQ(buf[9], Pattern(off + 9)) << off;
+    ASSERT_EQ(
+        FileBufferedRead(inode(), half + off, 4096, buf.data(), 0, fs_, &ra_b),
+        4096);
+    ASSERT_EQ(buf[9], Pattern(half + off + 9)) << off;
+  }
+  dev_.Drain();
+  const ReadStats st = GetReadStats();
+  EXPECT_EQ(st.bio_bytes, static_cast<uint64_t>(2 * half));
+  EXPECT_LE(st.bios, 32u) << "each stream should read ahead";
+  EXPECT_GE(st.bio_bytes / st.bios, 256u << 10);
+}
+
 TEST_P(ReadTest, RandomReadsDoNotOverRead) {
   const int64_t size = 16 << 20;
   fs_.SetExtent(0, size, Iomap::Type::kMapped, kDevBase);
