@@ -129,6 +129,7 @@ int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
   if (op == FALLOC_FL_PUNCH_HOLE && !keep) return -EOPNOTSUPP;
   base::WriterLock rw(&inode_->locks().rwsem);
   base::WriterLock inv(&inode_->locks().invalidate);
+  if (inode_->swapfile()) return -ETXTBSY;  // vfs_fallocate
   const int64_t bs = inode_->block_size();
   const uint64_t first = static_cast<uint64_t>(offset / bs);
   const uint64_t end = static_cast<uint64_t>((offset + len + bs - 1) / bs);

@@ -48,6 +48,8 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
                             unsigned flags) {
   if (pos < 0) return -EINVAL;
   const size_t len = src->Count();
+  // generic_write_checks: an active swap file refuses every write.
+  if (inode_->swapfile()) return -ETXTBSY;
   if (len == 0) return 0;
   if (static_cast<uint64_t>(pos) + len > format::kMaxFileSize) return -EFBIG;
   auto& rwsem = inode_->locks().rwsem;
@@ -56,7 +58,9 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
   } else {
     rwsem.Lock();
   }
-  int64_t r = ZeroTailBeforeWrite(pos, len, flags & iomap::kNowait);
+  int64_t r = inode_->swapfile()
+                  ? -ETXTBSY
+                  : ZeroTailBeforeWrite(pos, len, flags & iomap::kNowait);
   if (r == 0) {
     r = iomap::FileBufferedWrite(inode_, pos, src,
                                  flags & (iomap::kNowait | iomap::kDontcache),
@@ -111,6 +115,8 @@ int OpenFile::Truncate(int64_t size) {
   base::WriterLock rw(&inode_->locks().rwsem);
   base::WriterLock inv(&inode_->locks().invalidate);
   const int64_t old = inode_->i_size_read();
+  // inode_newsize_ok: an active swap file may not shrink (or stay put).
+  if (inode_->swapfile() && size <= old) return -ETXTBSY;
   if (size < old) {
     int r = iomap::TruncatePage(inode_, size, nullptr, *vol_->ops_,
                                 vol_->ops_.get());

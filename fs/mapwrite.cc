@@ -67,9 +67,13 @@ int64_t OpenFile::MapWrite(int64_t pos, const void* data, size_t len) {
       base::ReaderLock inv(&inode_->locks().invalidate);
       // A page wholly past EOF is not part of the mapping (SIGBUS).
       const int64_t page_start = page_end - int64_t{iomap::kPageSize};
-      err = page_start >= inode_->i_size_read()
-                ? -EFAULT
-                : MapWritePage(at, src + done, n);
+      if (inode_->swapfile()) {
+        err = -ETXTBSY;
+      } else if (page_start >= inode_->i_size_read()) {
+        err = -EFAULT;
+      } else {
+        err = MapWritePage(at, src + done, n);
+      }
     }
     if (err != 0) break;
     if (iomap::MappingHooks* h = inode_->mapping()->hooks(); h != nullptr)

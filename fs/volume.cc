@@ -255,6 +255,10 @@ absl::Status Volume::Unmount() {
   if (unmounted_) return absl::OkStatus();
   unmounted_ = true;
   absl::Status status;
+  if (ops_ != nullptr) {
+    if (int r = DeactivateAllSwapfiles(); r != 0)
+      status = base::ErrnoStatus(r, "unmount: closing a swap file failed");
+  }
   {
     base::MutexLock l(&open_mu_);
     if (!incore_.empty())
@@ -477,6 +481,8 @@ int Volume::Link(FileHandle target, FileHandle dir, absl::string_view name,
 int Volume::Unlink(FileHandle dir, absl::string_view name) {
   int r;
   {
+    base::ReaderLock swap(&swap_mu_);
+    if ((r = CheckNotSwapfile(dir, name)) != 0) return r;
     base::ReaderLock l(&txn_mu_);
     r = ns_->Unlink(dir, name);
   }
@@ -496,6 +502,10 @@ int Volume::Rename(FileHandle src_dir, absl::string_view src_name,
                    FileHandle dst_dir, absl::string_view dst_name) {
   int r;
   {
+    base::ReaderLock swap(&swap_mu_);
+    if ((r = CheckNotSwapfile(src_dir, src_name)) != 0 ||
+        (r = CheckNotSwapfile(dst_dir, dst_name)) != 0)
+      return r;
     base::ReaderLock l(&txn_mu_);
     r = ns_->Rename(src_dir, src_name, dst_dir, dst_name);
   }

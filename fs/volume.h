@@ -39,6 +39,7 @@
 #include "iomap/ioend.h"
 #include "iomap/iomap.h"
 #include "iomap/pagecache.h"
+#include "iomap/swapfile.h"
 
 namespace fs {
 
@@ -74,12 +75,17 @@ class VolInode : public iomap::Inode {
         data_(data) {}
   FileHandle handle() const { return handle_; }
   FileData* fork() const { return data_; }
+  // IS_SWAPFILE: set while the file is an active swap file. Changed with
+  // the rwsem and invalidate lock held exclusive, so a holder of either
+  // sees a stable value.
+  bool swapfile() const { return swapfile_.load(std::memory_order_acquire); }
 
  private:
   friend class Volume;
   const FileHandle handle_;
   FileData* const data_;
   int open_count_ = 0;  // guarded by Volume::open_mu_
+  std::atomic<bool> swapfile_{false};
 };
 
 struct VolumeOptions {
@@ -143,6 +149,23 @@ class Volume {
   // handle). The OpenFile must be closed (or destroyed) before Unmount.
   int Open(FileHandle h, std::unique_ptr<OpenFile>* out);
 
+  // --- Swap files (swapon / swapoff; iomap/swapfile.h).
+  // Fsyncs the file and activates it as a swap file under its rwsem and
+  // invalidate lock (exclusive): iomap::SwapfileActivate fills *out
+  // (out->bdev null means this volume's device). While active the volume
+  // keeps the file open (in core), and: Write/WriteFrom/MapWrite, Fallocate
+  // (every mode), Truncate to a size <= the current one, and clone/dedupe
+  // touching it return -ETXTBSY; Unlink or Rename of it (or onto it) return
+  // -EPERM. Returns the number of swap extents (>= 1) or -errno: -ESTALE,
+  // -EISDIR, -EINVAL (not a regular file; or unusable: holes, delalloc,
+  // shared blocks, ... with the reason in out->error), -ENOENT (unlinked),
+  // -EBUSY (already active), the fsync's error.
+  int SwapActivate(FileHandle h, iomap::SwapInfo* out);
+  // swapoff: clears the state and drops the reference. 0 or -errno:
+  // -ESTALE, -EINVAL (not an active swap file), the close's writeback error.
+  // Unmount deactivates every active swap file first.
+  int SwapDeactivate(FileHandle h);
+
   // --- State for tests and statfs.
   const Superblock& superblock() const { return sb_; }
   uint64_t FreeBlocks() const { return alloc_->FreeBlocks(); }
@@ -177,6 +200,10 @@ class Volume {
   // reused by data I/O before that change is durable (busy extents).
   int CommitFrees();
   int CloseInode(VolInode* vi);
+  // fs/swap.cc
+  int DeactivateAllSwapfiles();
+  int CheckNotSwapfile(FileHandle dir, absl::string_view name) const
+      ABSL_SHARED_LOCKS_REQUIRED(swap_mu_);
   int FlushDevice();
   int Transact(VolInode* vi, const TxnBuilder& txn);
   // MaybeCheckpoint from file operations (errors are logged; the journal
@@ -207,6 +234,11 @@ class Volume {
   mutable base::Mutex open_mu_{base::LockRank::kRwsem};
   absl::flat_hash_map<uint64_t, std::unique_ptr<VolInode>> incore_
       ABSL_GUARDED_BY(open_mu_);
+
+  // Serializes swapon/swapoff (exclusive) with unlink/rename (shared).
+  mutable base::SharedMutex swap_mu_{base::LockRank::kNone};
+  absl::flat_hash_map<uint64_t, std::unique_ptr<OpenFile>> swap_files_
+      ABSL_GUARDED_BY(swap_mu_);
 
   std::unique_ptr<internal::DataOps> ops_;
   std::unique_ptr<iomap::IoendCompletionQueue> queue_;
