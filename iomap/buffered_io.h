@@ -165,6 +165,18 @@ int TruncatePage(Inode* inode, int64_t pos, bool* did_zero, IomapOps& ops,
 // when shrinking. REQUIRES: rwsem and invalidate lock held exclusive.
 void TruncateSetsize(Inode* inode, int64_t newsize);
 
+// pagecache_isize_extended(): i_size grew from `from` to `to` (already
+// written). With blocks smaller than a page, when the page holding `from`
+// now has a whole block inside the file that was past EOF (a block that may
+// be a hole), its cached folio is write-protected again (ClearWriteMapped,
+// so the next store faults into PageMkwrite and allocates) and, when dirty,
+// the bytes [from, to) within it are zeroed: what a mapped store left past
+// the old EOF must not become file data. Nothing for bs >= page size.
+// Called by TruncateSetsize and FileBufferedWrite (a write that starts past
+// the old EOF); filesystems that grow i_size otherwise call it too.
+// REQUIRES: rwsem held exclusive; no folio lock held.
+void PagecacheIsizeExtended(Inode* inode, int64_t from, int64_t to);
+
 // iomap_file_unshare(): for every SHARED mapping over a MAPPED srcmap in
 // [pos, pos + len) (clamped to i_size), reads the old data into the cache
 // and dirties it, so writeback copies it to private blocks. pos < 0 or
@@ -176,9 +188,11 @@ int FileUnshare(Inode* inode, int64_t pos, int64_t len, IomapOps& ops,
 // iomap_page_mkwrite(): a write fault on `folio` (referenced by the caller):
 // locks it, checks it is still within the file (-EFAULT otherwise, as
 // folio_mkwrite_check_truncate), maps the part below EOF with
-// kWrite | kFault (allocating delalloc), dirties the whole folio and waits
-// for stable pages. Returns 0 with the folio LOCKED (VM_FAULT_LOCKED) or
-// -errno with it unlocked. REQUIRES: the invalidate lock held (shared).
+// kWrite | kFault (allocating delalloc), dirties the whole folio, waits
+// for stable pages and marks it write-mapped (Folio::WriteMapped: stores
+// need no new fault until writeback or PagecacheIsizeExtended clears it).
+// Returns 0 with the folio LOCKED (VM_FAULT_LOCKED) or -errno with it
+// unlocked. REQUIRES: the invalidate lock held (shared).
 int PageMkwrite(Inode* inode, Folio* folio, IomapOps& ops);
 
 // ---------------------------------------------------------------------------

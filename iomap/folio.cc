@@ -210,6 +210,7 @@ bool Folio::MarkDirtyFlag() {
 
 bool Folio::ClearDirtyForIo() {
   AssertLocked();
+  ClearWriteMapped();  // folio_mkclean: stores after this fault again
   if (!(flags_.fetch_and(~kDirtyBit, std::memory_order_acq_rel) & kDirtyBit)) {
     return false;
   }

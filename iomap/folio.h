@@ -157,6 +157,19 @@ class Folio {
   void SetDropbehind() { SetFlag(kDropbehindBit); }
   void ClearDropbehind() { ClearFlag(kDropbehindBit); }
 
+  // Write-mapped: a user mapping may store into the folio without faulting
+  // (the kernel's writable PTEs). PageMkwrite sets it when it returns the
+  // folio dirty; folio_mkclean write-protects it again, so the next store
+  // goes through PageMkwrite: ClearDirtyForIo (writeback) and
+  // PagecacheIsizeExtended do. ClearWriteMapped returns whether it was set.
+  // REQUIRES: folio locked.
+  bool WriteMapped() const { return TestFlag(kWriteMappedBit); }
+  void SetWriteMapped() { SetFlag(kWriteMappedBit); }
+  bool ClearWriteMapped() {
+    return flags_.fetch_and(~kWriteMappedBit, std::memory_order_acq_rel) &
+           kWriteMappedBit;
+  }
+
   // Undefined data (FolioData::kUndefined, see above). REQUIRES for both
   // changes: folio locked. SetDataDefined: the caller wrote every byte.
   bool DataUndefined() const { return TestFlag(kUndefinedBit); }
@@ -165,8 +178,10 @@ class Folio {
 
   // Dirty flag changes keep the mapping's dirty index and counters in step.
   // REQUIRES: folio locked. Return whether the flag changed.
-  bool MarkDirtyFlag();    // filemap_dirty_folio (blocks: caller's job)
-  bool ClearDirtyForIo();  // folio_clear_dirty_for_io (writeback handover)
+  bool MarkDirtyFlag();  // filemap_dirty_folio (blocks: caller's job)
+  // folio_clear_dirty_for_io (writeback handover; also write-protects the
+  // folio: ClearWriteMapped).
+  bool ClearDirtyForIo();
   // cancel_dirty_folio (invalidate): flag and every block bit.
   void CancelDirty();
 
@@ -207,6 +222,7 @@ class Folio {
     kWritebackBit = 1u << 2,
     kDropbehindBit = 1u << 3,
     kUndefinedBit = 1u << 4,
+    kWriteMappedBit = 1u << 5,
   };
   bool TestFlag(uint32_t bit) const {
     return flags_.load(std::memory_order_acquire) & bit;

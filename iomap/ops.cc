@@ -150,10 +150,39 @@ void TruncateSetsize(Inode* inode, int64_t newsize) {
   inode->locks().invalidate.AssertHeld();
   const int64_t oldsize = inode->i_size_read();
   inode->i_size_write(newsize);
+  if (newsize > oldsize) PagecacheIsizeExtended(inode, oldsize, newsize);
   if (newsize < oldsize) {
     inode->mapping()->TruncateRange(newsize,
                                     std::numeric_limits<int64_t>::max());
   }
+}
+
+void PagecacheIsizeExtended(Inode* inode, int64_t from, int64_t to) {
+  const int64_t bs = inode->block_size();
+  if (from >= to || bs >= static_cast<int64_t>(kPageSize)) return;
+  // Only a page that straddled the old EOF and now gains a whole block
+  // that was past EOF needs anything: that block may be a hole.
+  const int64_t rounded_from = (from + bs - 1) & ~(bs - 1);
+  if (to <= rounded_from ||
+      (rounded_from & static_cast<int64_t>(kPageSize - 1)) == 0) {
+    return;
+  }
+  Folio* folio = nullptr;
+  if (inode->mapping()->GetFolio(from >> kPageShift, kFgpLock, 0, &folio) < 0) {
+    return;  // not cached: the next fault creates it through PageMkwrite
+  }
+  // folio_mkclean(): the next store faults and allocates the new blocks.
+  if (folio->ClearWriteMapped()) Mapping::DirtyFolio(folio);
+  // Bytes stored past the old EOF (writeback would have zeroed them) must
+  // not appear inside the file.
+  if (folio->Dirty()) {
+    const int64_t off = from - folio->pos();
+    const int64_t end =
+        std::min(to - folio->pos(), static_cast<int64_t>(folio->size()));
+    std::memset(folio->data() + off, 0, static_cast<size_t>(end - off));
+  }
+  folio->Unlock();
+  folio->Put();
 }
 
 int FileUnshare(Inode* inode, int64_t pos, int64_t len, IomapOps& ops,
@@ -189,7 +218,8 @@ int PageMkwrite(Inode* inode, Folio* folio, IomapOps& ops) {
     folio->Unlock();
     return ret;
   }
-  folio->WaitWriteback();  // folio_wait_stable
+  folio->WaitWriteback();   // folio_wait_stable
+  folio->SetWriteMapped();  // the faulting store may now proceed
   return 0;
 }
 

@@ -247,6 +247,88 @@ TEST_P(OpsTest, PageMkwriteDirtiesWholeFolioWithinEof) {
   for (Folio* f : folios) f->Put();
 }
 
+// The EOF folio as a mapped writer leaves it: uptodate (the fault read it),
+// dirty and write-mapped through PageMkwrite, with `junk` stored past EOF.
+// Returns it referenced.
+Folio* MappedEofFolio(Inode* inode, FakeFs* fs, uint8_t junk) {
+  Folio* f = inode->mapping()->Lookup(0).Release();
+  f->Lock();
+  EXPECT_EQ(ReadFolio(f, *fs), 0);  // filemap_fault reads before mapping
+  f->Lock();
+  EXPECT_TRUE(f->Uptodate());
+  f->Unlock();
+  {
+    base::ReaderLock inval(&inode->locks().invalidate);
+    EXPECT_EQ(PageMkwrite(inode, f, *fs), 0);
+  }
+  EXPECT_TRUE(f->WriteMapped());
+  const int64_t eof = inode->i_size_read();
+  std::memset(f->data() + eof, junk, f->size() - eof);  // a store past EOF
+  f->Unlock();
+  return f;
+}
+
+// pagecache_isize_extended() on truncate up: what a mapped store left past
+// the old EOF reads as zeros once inside the file, and the folio is
+// write-protected so the next store faults (and allocates the new blocks).
+TEST_P(OpsTest, SizeExtensionZeroesStoresPastOldEofAndRefaults) {
+  if (bs() >= 4096) GTEST_SKIP() << "only blocks smaller than a page";
+  ASSERT_EQ(Write(0, 1000, 0x11), 1000);
+  Folio* f = MappedEofFolio(inode(), &fs_, 0xab);
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    TruncateSetsize(inode(), 3000);
+  }
+  EXPECT_FALSE(f->WriteMapped());
+  EXPECT_TRUE(f->Dirty());
+  std::vector<uint8_t> got = Cached(0, 3000);
+  for (int i = 0; i < 1000; i++) ASSERT_EQ(got[i], 0x11) << i;
+  for (int i = 1000; i < 3000; i++) ASSERT_EQ(got[i], 0) << i;
+  f->Put();
+}
+
+// The same for a buffered write that starts past EOF (iomap_write_iter), in
+// the EOF folio itself and in a later one.
+TEST_P(OpsTest, WritePastEofZeroesStoresBetweenOldEofAndWrite) {
+  if (bs() >= 4096) GTEST_SKIP() << "only blocks smaller than a page";
+  for (int64_t wpos : {int64_t{3500}, int64_t{3 * 4096}}) {
+    SCOPED_TRACE(wpos);
+    {
+      base::WriterLock l(&inode()->locks().rwsem);
+      base::WriterLock m(&inode()->locks().invalidate);
+      TruncateSetsize(inode(), 0);
+    }
+    ASSERT_EQ(Write(0, 1000, 0x11), 1000);
+    Folio* f = MappedEofFolio(inode(), &fs_, 0xab);
+    ASSERT_EQ(Write(wpos, 10, 0x22), 10);
+    EXPECT_FALSE(f->WriteMapped());
+    std::vector<uint8_t> got = Cached(0, wpos + 10);
+    for (int i = 1000; i < wpos; i++) ASSERT_EQ(got[i], 0) << i;
+    EXPECT_EQ(got[wpos + 9], 0x22);
+    f->Put();
+  }
+}
+
+// No new block inside the EOF page (the old EOF's block ends at the page
+// end): the page keeps its write mapping. Writeback write-protects it.
+TEST_P(OpsTest, SizeExtensionLeavesPageWithoutNewBlockMapped) {
+  if (bs() >= 4096) GTEST_SKIP() << "only blocks smaller than a page";
+  ASSERT_EQ(Write(0, 4096 - 100, 0x11), 4096 - 100);
+  Folio* f = MappedEofFolio(inode(), &fs_, 0);
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    TruncateSetsize(inode(), 3 * 4096);
+  }
+  EXPECT_TRUE(f->WriteMapped());
+  f->Lock();
+  f->ClearDirtyForIo();  // writeback's handover is folio_mkclean too
+  EXPECT_FALSE(f->WriteMapped());
+  f->Unlock();
+  f->Put();
+}
+
 TEST_P(OpsTest, EntryPointsAssertTheirLocks) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase);

@@ -120,11 +120,15 @@ int WriteIterStep(IomapIter* iter, WriteSource* src, IomapWriteOps* wops) {
     const size_t written =
         internal::WriteEnd(iter, bytes, copied, folio) ? copied : 0;
     // i_size moves before the folio is unlocked (see iomap_write_iter).
-    if (pos + static_cast<int64_t>(written) > inode->i_size_read()) {
+    const int64_t old_size = inode->i_size_read();
+    if (pos + static_cast<int64_t>(written) > old_size) {
       inode->i_size_write(pos + static_cast<int64_t>(written));
       iter->iomap.flags |= kSizeChanged;
     }
     internal::PutFolio(iter, wops, written, folio);
+    if (written > 0 && old_size < pos) {
+      PagecacheIsizeExtended(inode, old_size, pos);
+    }
     if (written == 0) {
       // A short copy into a !uptodate folio counts as nothing: retry with
       // what could be copied, in smaller chunks.
