@@ -27,6 +27,8 @@
 #             (default "randread:4k randwrite:4k read:1m write:1m")
 #   CACHE_MB  iomapd's --cache_mb (default: SIZE in MiB + 512)
 #   ONLY      "nbdkit" or "iomapd" to run one side alone (its columns only)
+#   HOLD      1 (default): keep the iomapd file open between runs (see
+#             start_holder); 0: every run opens it, with a cold cache
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +39,7 @@ iodepth=${IODEPTH:-32}
 numjobs=${NUMJOBS:-1}
 workloads=${WORKLOADS:-"randread:4k randwrite:4k read:1m write:1m"}
 only=${ONLY:-}
+hold=${HOLD:-1}
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 dir=${1:-$top/var/bench}
 if ! mkdir -p "$dir" 2>/dev/null || [ ! -w "$dir" ]; then
@@ -75,12 +78,15 @@ start_nbdkit() {
     rm -f "$img.partial"
   fi
   nbd_port=$(free_port)
-  nbdkit -f -i 127.0.0.1 -p "$nbd_port" file file="$img" &
+  # nbdkit writes the pid file once it listens.
+  rm -f "$dir/nbdkit.pid"
+  nbdkit -f -i 127.0.0.1 -p "$nbd_port" -P "$dir/nbdkit.pid" file file="$img" &
   pids+=($!)
   for ((i = 0; i < 100; i++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$nbd_port") 2>/dev/null && break
+    [ -s "$dir/nbdkit.pid" ] && break
     sleep 0.1
   done
+  [ -s "$dir/nbdkit.pid" ] || { echo "nbdkit did not start" >&2; exit 1; }
   echo "nbdkit on 127.0.0.1:$nbd_port" >&2
 }
 
@@ -117,6 +123,23 @@ start_iomapd() {
   echo "iomapd on $target (log $dir/iomapd.log)" >&2
 }
 
+# Lays the file out, reads it once and keeps it open in the background
+# (iomapd-bench --hold_open), so that the server keeps it cached between
+# runs as nbdkit keeps its file open: fs/ drops a file's cached pages at its
+# last close.
+start_holder() {
+  local i
+  "${bench_cmd[@]}" --hold_open 2>"$dir/holder.log" &
+  pids+=($!)
+  for ((i = 0; i < 600; i++)); do
+    grep -q 'holding' "$dir/holder.log" && break
+    kill -0 "${pids[-1]}" 2>/dev/null ||
+      { echo "iomapd-bench --hold_open failed:" >&2; cat "$dir/holder.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  cat "$dir/holder.log" >&2
+}
+
 # Prints "<iops> <bw_bytes> <p50_us> <p99_us> <p99.9_us>" of a fio run.
 run_fio() {
   local rw=$1 bs=$2
@@ -150,8 +173,12 @@ if want iomapd; then
   start_iomapd
   bench_cmd=("$dir/iomapd-bench" --server="$target" --volume=bench
     --file=/bench.0 --size="$size" --iodepth="$iodepth" --numjobs="$numjobs")
-  # Lay the file out once, outside the measured runs.
-  "${bench_cmd[@]}" --rw=read --bs=1m --runtime=1 >/dev/null
+  if [ "$hold" = 1 ]; then
+    start_holder
+  else
+    # Lay the file out once, outside the measured runs.
+    "${bench_cmd[@]}" --rw=read --bs=1m --runtime=1 >/dev/null
+  fi
 fi
 
 # Median of the numbers on stdin.
