@@ -314,8 +314,6 @@ void SubmitReactor::Complete(v1::Completion c, uint64_t bytes, bool admitted) {
 bool SubmitReactor::TakeWrite() {
   if (queued_.empty() || broken_) return false;
   write_batch_.Clear();
-  writing_tags_.clear();
-  writing_bytes_ = 0;
   uint64_t size = 0;
   while (!queued_.empty()) {
     Pending& p = queued_.front();
@@ -325,9 +323,11 @@ bool SubmitReactor::TakeWrite() {
       break;
     }
     size += n;
+    // Released as it goes on the wire: the client may reuse the tag and
+    // the window as soon as it sees the completion.
     if (p.admitted) {
-      writing_tags_.push_back(p.completion.tag());
-      writing_bytes_ += p.bytes;
+      tags_.erase(p.completion.tag());
+      in_flight_bytes_ -= p.bytes;
     }
     *write_batch_.add_completions() = std::move(p.completion);
     queued_.pop_front();
@@ -342,10 +342,6 @@ void SubmitReactor::OnWriteDone(bool ok) {
   {
     base::MutexLock l(&mu_);
     writing_ = false;
-    for (uint64_t tag : writing_tags_) tags_.erase(tag);
-    in_flight_bytes_ -= writing_bytes_;
-    writing_tags_.clear();
-    writing_bytes_ = 0;
     if (!ok) broken_ = true;
     if (broken_) {
       for (const Pending& p : queued_) {

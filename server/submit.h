@@ -10,8 +10,9 @@
 // queued as operations finish and sent in batches, one write at a time.
 //
 // A request counts against the in-flight limits from admission until its
-// completion has been written to the stream, so a client that stops reading
-// completions stops being able to submit: memory stays bounded. When the
+// completion goes on the wire (one CompletionBatch at a time, each under
+// max_message_bytes), so a client that stops reading completions stops
+// being able to submit: memory stays bounded. When the
 // client half-closes, the reactor finishes the requests in flight, sends
 // their completions and ends with OK. When the client vanishes (cancel, or
 // a failed write), requests already running finish, their completions are
@@ -100,10 +101,8 @@ class SubmitReactor final
   absl::flat_hash_set<uint64_t> tags_ ABSL_GUARDED_BY(mu_);
   uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Pending> queued_ ABSL_GUARDED_BY(mu_);
-  // The batch on the wire and what it releases when written.
+  // The batch on the wire.
   v1::CompletionBatch write_batch_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint64_t> writing_tags_ ABSL_GUARDED_BY(mu_);
-  uint64_t writing_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   int tasks_ ABSL_GUARDED_BY(mu_) = 0;  // executor tasks not yet returned
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
