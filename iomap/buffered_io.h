@@ -144,14 +144,31 @@ void WriteDelallocRelease(Inode* inode, int64_t start, int64_t end,
 // Zeroing, truncation, unshare, mapped writes.
 
 // iomap_zero_range(): zeroes [pos, pos + len) in the pagecache (the blocks
-// stay dirty for writeback). HOLE and UNWRITTEN mappings are skipped unless
-// the range was dirty in the cache, in which case the first such mapping
-// flushes the range (Mapping::hooks()) and remaps. *did_zero (optional) is set
-// when anything was zeroed. IomapBegin flags: kZero.
+// stay dirty for writeback). A mapping with kFolioBatch (FillDirtyFolios)
+// has only its batched folios zeroed. Otherwise HOLE and UNWRITTEN mappings
+// are skipped unless the range was dirty in the cache, in which case the
+// first such mapping flushes the range (Mapping::hooks()) and remaps.
+// *did_zero (optional) is set when anything was zeroed. IomapBegin flags:
+// kZero.
 // REQUIRES: rwsem and invalidate lock held exclusive.
 int ZeroRange(Inode* inode, int64_t pos, int64_t len, bool* did_zero,
               IomapOps& ops, IomapWriteOps* write_ops = nullptr,
               void* private_data = nullptr);
+
+// iomap_fill_dirty_folios(): for a filesystem's IomapBegin under kZero (the
+// iterator from IomapIter::FromIomap) over a range that reads as zeros on
+// disk (UNWRITTEN): collects into iter->fbatch the cached folios of
+// [*start, end) that are dirty, under writeback, or locked by someone (they
+// may be being dirtied), at most FolioBatch::kMax, and sets kFolioBatch in
+// *iomap_flags. *start becomes the end of the last folio when the batch
+// filled up, else `end` rounded up to a page: the filesystem ends its
+// mapping there (min with the extent end). ZeroRange then zeroes only the
+// batched folios and skips the rest of the mapping, instead of writing the
+// range back to convert it. Without a batch (another operation) nothing is
+// collected, *start = end, and the flag is not set. Returns the number of
+// folios in the batch.
+unsigned FillDirtyFolios(IomapIter* iter, int64_t* start, int64_t end,
+                         uint32_t* iomap_flags);
 
 // iomap_truncate_page(): zeroes from `pos` (the new EOF) to the end of its
 // block; nothing when pos is block-aligned. REQUIRES: as ZeroRange.

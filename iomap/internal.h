@@ -37,9 +37,16 @@ int ReadInlineData(const IomapIter& iter, Folio* folio);
 // write_begin / write_end / put_folio of the write-like paths (write, zero,
 // unshare). WriteBegin returns with *folio locked (or null with kStale set
 // on the iterator's iomap when the mapping went stale), *offset the offset
-// of iter.pos() in it and *bytes trimmed to the folio.
+// of iter.pos() in it and *bytes trimmed to the folio. With kFolioBatch the
+// folio is the batch's next one (the iterator first advances to it when it
+// starts further on), and a null *folio without kStale means the batch is
+// used up.
 int WriteBegin(IomapIter* iter, IomapWriteOps* wops, Folio** folio,
                size_t* offset, uint64_t* bytes);
+// The next folio of iter->fbatch, locked, referenced and out of writeback;
+// null at the end of the batch, or with kStale set when it was truncated.
+// -EIO when the iterator has no batch.
+int BatchNextFolio(IomapIter* iter, Folio** folio);
 bool WriteEnd(IomapIter* iter, size_t len, size_t copied, Folio* folio);
 void PutFolio(IomapIter* iter, IomapWriteOps* wops, size_t written,
               Folio* folio);

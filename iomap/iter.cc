@@ -6,6 +6,16 @@
 
 namespace iomap {
 
+IomapIter* IomapIter::FromIomap(Iomap* map) {
+  // The member's offset is the same in every IomapIter.
+  static const std::ptrdiff_t offset = [] {
+    IomapIter probe(nullptr, 0, 0, 0);
+    return reinterpret_cast<char*>(&probe.iomap) -
+           reinterpret_cast<char*>(&probe);
+  }();
+  return reinterpret_cast<IomapIter*>(reinterpret_cast<char*>(map) - offset);
+}
+
 uint64_t IomapIter::LengthTrim(int64_t pos, uint64_t len) const {
   int64_t end = iomap.End();
   if (srcmap.type != Iomap::Type::kHole) end = std::min(end, srcmap.End());
@@ -64,6 +74,7 @@ int IomapIter::Next(IomapOps& ops) {
   iomap = Iomap();
   srcmap = Iomap();
   status = 0;
+  if (fbatch != nullptr) fbatch->Reset();
   int ret = ops.IomapBegin(inode_, pos_, static_cast<int64_t>(len_), flags_,
                            &iomap, &srcmap);
   if (ret < 0) return ret;

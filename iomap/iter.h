@@ -23,11 +23,28 @@
 #ifndef IOMAPD_IOMAP_ITER_H_
 #define IOMAPD_IOMAP_ITER_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
+#include "iomap/folio.h"
 #include "iomap/iomap.h"
 
 namespace iomap {
+
+// folio_batch: folios a filesystem's IomapBegin collected for the current
+// mapping (FillDirtyFolios, buffered_io.h), taken in order by the zeroing
+// step. Holds a reference on each. Emptied by IomapIter::Next before every
+// IomapBegin. Thread-compatible.
+struct FolioBatch {
+  static constexpr size_t kMax = 31;  // PAGEVEC_SIZE
+  std::vector<FolioRef> folios;
+  size_t next = 0;  // the next folio to hand out
+  void Reset() {
+    folios.clear();
+    next = 0;
+  }
+};
 
 class IomapIter {
  public:
@@ -66,6 +83,14 @@ class IomapIter {
   int status = 0;
   // For the operation's own use (the kernel's iter->private).
   void* private_data = nullptr;
+  // The folio batch of operations that accept one (ZeroRange); null
+  // otherwise, and then FillDirtyFolios collects nothing.
+  FolioBatch* fbatch = nullptr;
+
+  // container_of(iomap, struct iomap_iter, iomap): the iterator whose
+  // `iomap` member `map` is. IomapBegin implementations may use it on the
+  // iomap they are given (the engine always passes &iter.iomap).
+  static IomapIter* FromIomap(Iomap* map);
 
  private:
   uint64_t LengthTrim(int64_t pos, uint64_t len) const;

@@ -16,7 +16,8 @@ IomapWriteOps* WriteOpsOrDefault(IomapWriteOps* wops) {
   return wops != nullptr ? wops : &IomapWriteOps::Default();
 }
 
-// iomap_zero_iter(): zeroes the current mapping through the pagecache.
+// iomap_zero_iter(): zeroes the current mapping through the pagecache (with
+// kFolioBatch: only the batched folios).
 int ZeroIter(IomapIter* iter, bool* did_zero, IomapWriteOps* wops) {
   int status = 0;
   do {
@@ -26,6 +27,11 @@ int ZeroIter(IomapIter* iter, bool* did_zero, IomapWriteOps* wops) {
     status = internal::WriteBegin(iter, wops, &folio, &off, &bytes);
     if (status < 0) return status;
     if (iter->iomap.flags & kStale) break;
+    if (folio == nullptr) {
+      // The batch is used up: nothing else here needs zeroing.
+      if (iter->Length() > 0) status = iter->Advance(iter->Length());
+      break;
+    }
     std::memset(folio->data() + off, 0, bytes);
     folio->lru_referenced.store(true, std::memory_order_relaxed);
     const bool ok = internal::WriteEnd(iter, bytes, bytes, folio);
@@ -118,12 +124,15 @@ int ZeroRange(Inode* inode, int64_t pos, int64_t len, bool* did_zero,
   IomapIter iter(inode, start, static_cast<uint64_t>(len - (start - pos)),
                  kZero);
   iter.private_data = private_data;
+  FolioBatch batch;
+  iter.fbatch = &batch;
   bool range_dirty = mapping->RangeNeedsWriteback(
       iter.pos(), iter.pos() + static_cast<int64_t>(iter.len()));
   while ((ret = iter.Next(ops)) > 0) {
     const Iomap& srcmap = iter.Srcmap();
-    if (srcmap.type == Iomap::Type::kHole ||
-        srcmap.type == Iomap::Type::kUnwritten) {
+    if (!(iter.iomap.flags & kFolioBatch) &&
+        (srcmap.type == Iomap::Type::kHole ||
+         srcmap.type == Iomap::Type::kUnwritten)) {
       if (range_dirty) {
         range_dirty = false;
         iter.status = ZeroFlushAndStale(&iter);
@@ -135,6 +144,33 @@ int ZeroRange(Inode* inode, int64_t pos, int64_t len, bool* did_zero,
     iter.status = ZeroIter(&iter, did_zero, wops);
   }
   return ret;
+}
+
+unsigned FillDirtyFolios(IomapIter* iter, int64_t* start, int64_t end,
+                         uint32_t* iomap_flags) {
+  if (iter->fbatch == nullptr || end <= *start) {
+    *start = std::max(*start, end);
+    return 0;
+  }
+  FolioBatch* batch = iter->fbatch;
+  const int64_t last = (end - 1) >> kPageShift;
+  int64_t next = last + 1;
+  for (FolioRef& f :
+       iter->inode()->mapping()->FoliosInRange(*start >> kPageShift, last)) {
+    if (batch->folios.size() >= FolioBatch::kMax) break;
+    if (f->TryLock()) {
+      // A folio locked by someone else may be about to be dirtied: keep it.
+      const bool clean = !f->Dirty() && !f->Writeback();
+      f->Unlock();
+      if (clean) continue;
+    }
+    const int64_t folio_next = f->index() + (int64_t{1} << f->order());
+    batch->folios.push_back(std::move(f));
+    if (batch->folios.size() == FolioBatch::kMax) next = folio_next;
+  }
+  *start = next << kPageShift;
+  *iomap_flags |= kFolioBatch;
+  return static_cast<unsigned>(batch->folios.size());
 }
 
 int TruncatePage(Inode* inode, int64_t pos, bool* did_zero, IomapOps& ops,

@@ -127,6 +127,101 @@ TEST_P(OpsTest, ZeroRangeOverDirtyUnwrittenFlushesAndRemaps) {
   inode()->mapping()->set_hooks(nullptr);
 }
 
+// A filesystem that, like XFS in the newest kernels, hands ZeroRange the
+// dirty folios over an unwritten extent (iomap_fill_dirty_folios) and ends
+// the mapping where the batch ends.
+class BatchingFs : public IomapOps {
+ public:
+  explicit BatchingFs(FakeFs* fs) : fs_(fs) {}
+  int IomapBegin(Inode* inode, int64_t pos, int64_t len, unsigned flags,
+                 Iomap* iomap, Iomap* srcmap) override {
+    int ret = fs_->IomapBegin(inode, pos, len, flags, iomap, srcmap);
+    if (ret < 0 || !(flags & kZero) || iomap->type != Iomap::Type::kUnwritten) {
+      return ret;
+    }
+    int64_t start = pos;
+    const int64_t end = std::min(iomap->End(), pos + len);
+    batched += FillDirtyFolios(IomapIter::FromIomap(iomap), &start, end,
+                               &iomap->flags);
+    iomap->length =
+        static_cast<uint64_t>(std::min(start, iomap->End()) - iomap->offset);
+    return 0;
+  }
+  int IomapEnd(Inode* inode, int64_t pos, int64_t len, int64_t written,
+               unsigned flags, Iomap* iomap) override {
+    return fs_->IomapEnd(inode, pos, len, written, flags, iomap);
+  }
+  unsigned batched = 0;
+
+ private:
+  FakeFs* fs_;
+};
+
+// Zeroing over an unwritten extent with a folio batch zeroes the dirty
+// folios in place: no flush, no conversion, no new folios, clean folios
+// left alone.
+TEST_P(OpsTest, ZeroRangeWithFolioBatchZeroesOnlyDirtyFolios) {
+  const int64_t u = unit();
+  fs_.SetExtent(0, 4 * u, Iomap::Type::kUnwritten, kDevBase);
+  inode()->i_size_write(4 * u);
+  ASSERT_EQ(Write(u + 100, 300, 0x77), 300);
+  ASSERT_EQ(Write(3 * u, 5000, 0x78), 5000);
+  std::vector<uint8_t> clean = Cached(2 * u, 4096);  // a clean folio
+  const uint64_t folios = inode()->mapping()->nr_folios();
+  FlushHooks hooks(&fs_);
+  inode()->mapping()->set_hooks(&hooks);
+  BatchingFs batching(&fs_);
+  bool did_zero = false;
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    ASSERT_EQ(ZeroRange(inode(), 50, 4 * u - 60, &did_zero, batching, &fs_), 0);
+  }
+  inode()->mapping()->set_hooks(nullptr);
+  EXPECT_EQ(hooks.flushes, 0);
+  EXPECT_TRUE(did_zero);
+  EXPECT_GE(batching.batched, 2u);
+  EXPECT_EQ(inode()->mapping()->nr_folios(), folios);
+  EXPECT_EQ(fs_.Extents()[0].type, Iomap::Type::kUnwritten);
+  EXPECT_FALSE(inode()->mapping()->Lookup((2 * u) >> kPageShift)->Dirty());
+  std::vector<uint8_t> got = Cached(0, 4 * u);
+  for (int64_t i = 0; i < 4 * u; i++) ASSERT_EQ(got[i], 0) << i;
+}
+
+// More dirty folios than one batch holds: the filesystem's mapping ends
+// where the batch ends and the next IomapBegin collects the rest.
+TEST_P(OpsTest, ZeroRangeRefillsFolioBatchAcrossMappings) {
+  const int64_t stride = std::max<int64_t>(8192, 2 * bs());
+  const int n = 40;
+  fs_.SetExtent(0, n * stride, Iomap::Type::kUnwritten, kDevBase);
+  inode()->i_size_write(n * stride);
+  for (int i = 0; i < n; i++) ASSERT_EQ(Write(i * stride, 100, 0x55), 100);
+  BatchingFs batching(&fs_);
+  fs_.ClearCalls();
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    ASSERT_EQ(ZeroRange(inode(), 0, n * stride, nullptr, batching, &fs_), 0);
+  }
+  EXPECT_EQ(batching.batched, static_cast<unsigned>(n));
+  EXPECT_GE(fs_.begins().size(), 2u);
+  std::vector<uint8_t> got = Cached(0, n * stride);
+  for (int64_t i = 0; i < n * stride; i++) ASSERT_EQ(got[i], 0) << i;
+}
+
+// Outside ZeroRange there is no batch: nothing is collected, the whole
+// range is reported done and the mapping is not flagged.
+TEST_P(OpsTest, FillDirtyFoliosWithoutBatchCollectsNothing) {
+  inode()->i_size_write(0);
+  ASSERT_EQ(Write(0, 100, 0x33), 100);
+  IomapIter iter(inode(), 0, 8192, kZero);
+  int64_t start = 0;
+  uint32_t flags = 0;
+  EXPECT_EQ(FillDirtyFolios(&iter, &start, 8192, &flags), 0u);
+  EXPECT_EQ(start, 8192);
+  EXPECT_EQ(flags, 0u);
+}
+
 TEST_P(OpsTest, ZeroRangeOverDelallocZeroes) {
   inode()->i_size_write(0);
   ASSERT_EQ(Write(0, 100, 0x33), 100);

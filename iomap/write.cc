@@ -228,23 +228,56 @@ int IomapGetFolio(IomapIter* iter, int64_t pos, size_t len, Folio** folio) {
 
 namespace internal {
 
+int BatchNextFolio(IomapIter* iter, Folio** folio) {
+  FolioBatch* batch = iter->fbatch;
+  if (batch == nullptr) {
+    std::fprintf(stderr, "iomap: kFolioBatch without a folio batch\n");
+    return -EIO;
+  }
+  if (batch->next >= batch->folios.size()) return 0;
+  Folio* f = batch->folios[batch->next++].get();
+  f->Lock();
+  if (f->mapping() != iter->inode()->mapping()) {
+    // Truncated since the lookup: remap from here.
+    f->Unlock();
+    iter->iomap.flags |= kStale;
+    return 0;
+  }
+  f->WaitWriteback();  // stable pages, as FGP_STABLE
+  f->Get();
+  *folio = f;
+  return 0;
+}
+
 int WriteBegin(IomapIter* iter, IomapWriteOps* wops, Folio** foliop,
                size_t* offset, uint64_t* bytes) {
   Inode* inode = iter->inode();
-  const int64_t pos = iter->pos();
+  int64_t pos = iter->pos();
   uint64_t len = std::min<uint64_t>(*bytes, iter->Length());
   const size_t max_folio = inode->mapping()->max_folio_size();
   len = std::min<uint64_t>(
       len, max_folio - (static_cast<uint64_t>(pos) & (max_folio - 1)));
   Folio* folio = nullptr;
-  int ret = wops->GetFolio(iter, pos, len, &folio);
-  if (ret < 0) return ret;
+  *foliop = nullptr;
+  int ret = (iter->iomap.flags & kFolioBatch)
+                ? BatchNextFolio(iter, &folio)
+                : wops->GetFolio(iter, pos, len, &folio);
+  if (ret < 0 || folio == nullptr) return ret;  // null: the batch is done
   // The mapping may have changed while we waited for the folio lock.
   if (!wops->IomapValid(inode, iter->iomap)) {
     iter->iomap.flags |= kStale;
     PutFolio(iter, wops, 0, folio);
-    *foliop = nullptr;
     return 0;
+  }
+  if (folio->pos() > pos) {
+    // Batched folios need not be contiguous: skip the clean gap.
+    ret = iter->Advance(std::min<uint64_t>(folio->pos() - pos, iter->Length()));
+    if (ret < 0 || iter->Length() == 0) {
+      PutFolio(iter, wops, 0, folio);
+      return ret;
+    }
+    pos = iter->pos();
+    len = iter->Length();
   }
   *offset = static_cast<size_t>(pos - folio->pos());
   len = std::min<uint64_t>(len, folio->size() - *offset);

@@ -253,7 +253,8 @@ namespace {
 int WriteAndWaitNoCheck(WritepagesOps* ops, Inode* inode, int64_t start,
                         int64_t end) {
   Mapping* mapping = inode->mapping();
-  if (end < start || !mapping->RangeNeedsWriteback(start, ExclusiveEnd(end))) return 0;
+  if (end < start || !mapping->RangeNeedsWriteback(start, ExclusiveEnd(end)))
+    return 0;
   int err = FdatawriteRange(ops, inode, start, end, SyncMode::kAll);
   // An -EIO from the pass means the device is failing: do not wait on it
   // (the kernel's rule), the error is already recorded.
