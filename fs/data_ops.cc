@@ -39,6 +39,23 @@ std::string RangeBody(uint64_t ino, uint64_t off, uint64_t len) {
 
 VolInode* Vi(iomap::Inode* inode) { return static_cast<VolInode*>(inode); }
 
+// [off, off + n) of extent e (which contains it).
+Extent Clip(const Extent& e, uint64_t off, uint64_t n) {
+  Extent out = e;
+  out.file_off = off;
+  out.len = n;
+  out.dev_block = e.DevBlockAt(off);
+  return out;
+}
+
+std::string MapAllocBody(uint64_t ino, const Extent& e, ExtentState st) {
+  std::string body = RangeBody(ino, e.file_off, e.len);
+  Encoder enc(&body);
+  enc.U64(e.dev_block);
+  enc.U16(static_cast<uint16_t>(st));
+  return body;
+}
+
 }  // namespace
 
 void DataOps::FillIomap(VolInode* vi, const Extent& e,
@@ -50,13 +67,53 @@ void DataOps::FillIomap(VolInode* vi, const Extent& e,
   iomap->type = TypeOf(e.state);
   iomap->bdev = vi->bdev();
   iomap->addr = e.allocated() ? e.dev_block << bits : iomap::kNullAddr;
-  iomap->validity_cookie = vi->fork()->data.Sequence();
+  iomap->validity_cookie = Cookie(vi);
+}
+
+// Both forks' sequence counters (xfs_iomap_inode_sequence).
+uint64_t DataOps::Cookie(VolInode* vi) const {
+  return vi->fork()->data.Sequence() + (vi->fork()->cow.Sequence() << 32);
+}
+
+uint64_t DataOps::SharedRun(const Extent& e, uint64_t off_b,
+                            bool* shared) const {
+  const uint64_t dev = e.DevBlockAt(off_b), n = e.file_end() - off_b;
+  BlockRange r;
+  *shared = false;
+  if (!vol_->refc_.FindShared(dev, n, &r)) return n;
+  if (r.start > dev) return r.start - dev;
+  *shared = true;
+  return r.len;
+}
+
+int DataOps::CowBegin(VolInode* vi, const Extent& shared, uint64_t end_b,
+                      iomap::Iomap* iomap, iomap::Iomap* srcmap) {
+  FileData* fd = vi->fork();
+  const uint64_t off_b = shared.file_off;
+  Extent c = fd->cow.Lookup(off_b);
+  if (c.state == ExtentState::kHole) {
+    const uint64_t n = std::min({c.file_end(), shared.file_end(),
+                                 std::max(end_b, off_b + 1)}) -
+                       off_b;
+    if (int r = vol_->resv_->Reserve(vi->ino(), n); r != 0) return r;
+    if (int r =
+            fd->cow.Map(off_b, n, kNoDevBlock, ExtentState::kDelalloc, nullptr);
+        r != 0) {
+      vol_->resv_->Release(vi->ino(), n);
+      return r;
+    }
+    c = fd->cow.Lookup(off_b);
+  }
+  const uint64_t n = std::min(c.file_end(), shared.file_end()) - off_b;
+  FillIomap(vi, Clip(c, off_b, n), iomap);
+  iomap->flags |= iomap::kShared;
+  FillIomap(vi, Clip(shared, off_b, n), srcmap);
+  return 0;
 }
 
 int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
                         unsigned flags, iomap::Iomap* iomap,
                         iomap::Iomap* srcmap) {
-  (void)srcmap;
   VolInode* vi = Vi(inode);
   const unsigned bits = vi->blkbits();
   if (pos < 0 || len <= 0) return -EINVAL;
@@ -71,6 +128,19 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
   FileData* fd = vi->fork();
   base::MutexLock l(&fd->ilock);
   Extent e = fd->data.Lookup(off_b);
+  if (e.allocated()) {
+    // Shared blocks are reported SHARED; writes and zeroing go to the COW
+    // fork (xfs_buffered_write_iomap_begin / xfs_reflink_trim_around_shared).
+    bool shared = false;
+    const uint64_t run = SharedRun(e, off_b, &shared);
+    if (shared && (flags & (iomap::kWrite | iomap::kZero)))
+      return CowBegin(vi, Clip(e, off_b, run), end_b, iomap, srcmap);
+    if (shared || vol_->refc_.IsShared(e.dev_block, e.len))
+      e = Clip(e, off_b, run);  // the run of equal sharing holding off_b
+    FillIomap(vi, e, iomap);
+    if (shared) iomap->flags |= iomap::kShared;
+    return 0;
+  }
   const bool reserve = (flags & iomap::kWrite) && !(flags & iomap::kUnshare) &&
                        e.state == ExtentState::kHole;
   if (!reserve) {
@@ -130,7 +200,89 @@ int DataOps::IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len,
 }
 
 bool DataOps::IomapValid(iomap::Inode* inode, const iomap::Iomap& iomap) {
-  return iomap.validity_cookie == Vi(inode)->fork()->data.Sequence();
+  return iomap.validity_cookie == Cookie(Vi(inode));
+}
+
+void DataOps::CancelCowLocked(VolInode* vi, uint64_t first, uint64_t n) {
+  FileData* fd = vi->fork();
+  if (fd->cow.empty() || n == 0) return;
+  std::vector<Extent> removed;
+  fd->cow.Unmap(first, std::min(n, kMaxFileBlocks - first), &removed);
+  uint64_t delalloc = 0;
+  for (const Extent& e : removed) {
+    if (e.allocated()) vol_->alloc_->Free(e.dev_block, e.len);
+    if (e.state == ExtentState::kDelalloc) delalloc += e.len;
+  }
+  if (delalloc > 0) vol_->resv_->Release(vi->ino(), delalloc);
+}
+
+void DataOps::CancelCow(VolInode* vi, uint64_t first, uint64_t n) {
+  base::MutexLock l(&vi->fork()->ilock);
+  CancelCowLocked(vi, first, n);
+}
+
+int DataOps::ConvertCow(VolInode* vi, uint64_t off_b) {
+  FileData* fd = vi->fork();
+  const Extent c = fd->cow.Lookup(off_b);
+  AllocRequest req;
+  req.want_blocks = c.len;
+  req.min_blocks = 1;
+  const Extent d = fd->data.Lookup(c.file_off);
+  if (d.allocated()) req.hint_block = d.DevBlockAt(c.file_off);
+  BlockRange got;
+  if (int r = vol_->resv_->AllocReserved(vi->ino(), req, &got); r != 0)
+    return r;
+  // Staging blocks are not journaled: a crash before the remap leaves them
+  // free on disk, and checkpoints record them free.
+  int r = fd->cow.Map(c.file_off, got.len, got.start, ExtentState::kWritten,
+                      nullptr);
+  if (r != 0) {
+    vol_->alloc_->Free(got.start, got.len);
+    fd->cow.PunchDelalloc(c.file_off, got.len, nullptr);
+  }
+  return r;
+}
+
+int DataOps::MapForWriteback(VolInode* vi, uint64_t off_b, uint64_t end_b,
+                             iomap::Iomap* out) {
+  FileData* fd = vi->fork();
+  for (int i = 0; i < 64; ++i) {
+    const Extent c = fd->cow.Lookup(off_b);
+    if (c.state == ExtentState::kDelalloc) {
+      if (int r = ConvertCow(vi, off_b); r != 0) return r;
+      continue;
+    }
+    if (c.allocated()) {
+      *out = iomap::Iomap();
+      FillIomap(vi, c, out);
+      out->type = iomap::Iomap::Type::kMapped;  // whole blocks are written
+      out->flags |= iomap::kShared;
+      return 0;
+    }
+    const Extent e = fd->data.Lookup(off_b);
+    if (e.state == ExtentState::kDelalloc) {
+      if (int r = ConvertDelalloc(vi, off_b); r != 0) return r;
+      continue;
+    }
+    bool shared = false;
+    const uint64_t run = e.allocated() ? SharedRun(e, off_b, &shared) : 0;
+    if (!shared) {
+      // Write in place, but never into the shared blocks or the COW
+      // staging that follow (xfs_map_blocks trims to both).
+      *out = iomap::Iomap();
+      if (e.allocated())
+        FillIomap(vi, Clip(e, off_b, std::min(run, c.file_end() - off_b)), out);
+      else
+        FillIomap(vi, e, out);
+      return 0;
+    }
+    // Dirty data over shared blocks without a COW reservation: shared
+    // blocks are never overwritten in place, so reserve one now.
+    const uint64_t n = std::min(run, std::max(end_b, off_b + 1) - off_b);
+    if (int r = vol_->resv_->Reserve(vi->ino(), n); r != 0) return r;
+    fd->cow.Map(off_b, n, kNoDevBlock, ExtentState::kDelalloc, nullptr);
+  }
+  return -EIO;  // absurdly fragmented free space
 }
 
 int DataOps::ConvertDelalloc(VolInode* vi, uint64_t off_b) {
@@ -166,23 +318,14 @@ int64_t DataOps::WritebackRange(iomap::WritepageCtx* wpc, iomap::Folio* folio,
                                 uint64_t pos, unsigned len, uint64_t end_pos) {
   VolInode* vi = Vi(wpc->inode);
   FileData* fd = vi->fork();
-  const uint64_t off_b = pos >> vi->blkbits();
+  const unsigned bits = vi->blkbits();
+  const uint64_t off_b = pos >> bits;
+  const uint64_t end_b = (pos + len + vi->block_size() - 1) >> bits;
   int err = 0;
   {
     base::ReaderLock t(&vol_->txn_mu_);
     base::MutexLock l(&fd->ilock);
-    bool mapped = false;
-    for (int i = 0; i < 64 && err == 0 && !mapped; ++i) {
-      Extent e = fd->data.Lookup(off_b);
-      if (e.state != ExtentState::kDelalloc) {
-        wpc->iomap = iomap::Iomap();
-        FillIomap(vi, e, &wpc->iomap);
-        mapped = true;
-      } else {
-        err = ConvertDelalloc(vi, off_b);
-      }
-    }
-    if (err == 0 && !mapped) err = -EIO;  // absurdly fragmented free space
+    err = MapForWriteback(vi, off_b, end_b, &wpc->iomap);
   }
   // Blocks freed by earlier changes must not receive data before the
   // change that freed them is durable.
@@ -217,7 +360,49 @@ bool DataOps::NeedsWorkqueue(const iomap::Ioend& ioend) const {
   return end > Vi(ioend.inode)->fork()->disk_size.load();
 }
 
+int DataOps::FinishCowIoend(VolInode* vi, iomap::Ioend* ioend) {
+  FileData* fd = vi->fork();
+  const unsigned bits = vi->blkbits();
+  const int64_t end = ioend->io_offset + static_cast<int64_t>(ioend->io_size);
+  const uint64_t first = static_cast<uint64_t>(ioend->io_offset) >> bits;
+  const uint64_t last =
+      (static_cast<uint64_t>(end) + vi->block_size() - 1) >> bits;
+  const int64_t new_size = std::min(end, vi->i_size_read());
+  base::ReaderLock t(&vol_->txn_mu_);
+  base::MutexLock l(&fd->ilock);
+  if (ioend->error != 0) {  // the old shared blocks stay in place
+    CancelCowLocked(vi, first, last - first);
+    return 0;
+  }
+  std::vector<Extent> staged;
+  fd->cow.ForEachInRange(first, last - first, [&](const Extent& e) {
+    if (e.allocated()) staged.push_back(e);
+  });
+  TxnBuilder txn;
+  for (const Extent& e : staged)
+    txn.Raw(kOpMapAlloc, MapAllocBody(vi->ino(), e, ExtentState::kWritten));
+  const bool grow = new_size > fd->disk_size.load();
+  if (grow) {
+    InodeAttr attr;
+    if (int r = vol_->ns_->GetAttr(vi->handle(), &attr); r != 0) return r;
+    attr.size = static_cast<uint64_t>(new_size);
+    txn.InodeSet(attr);
+  }
+  if (txn.empty()) return 0;
+  int r = vol_->Transact(vi, txn);
+  if (r != 0) {
+    CancelCowLocked(vi, first, last - first);
+    return r;
+  }
+  // The staging blocks now belong to the data fork.
+  for (const Extent& e : staged) fd->cow.Unmap(e.file_off, e.len, nullptr);
+  if (grow) fd->disk_size.store(new_size);
+  return 0;
+}
+
 int DataOps::FinishIoend(iomap::Inode* inode, iomap::Ioend* ioend) {
+  if (ioend->flags & iomap::kIoendShared)
+    return FinishCowIoend(Vi(inode), ioend);
   if (ioend->error != 0) return 0;  // unwritten stays unwritten: reads zero
   VolInode* vi = Vi(inode);
   FileData* fd = vi->fork();

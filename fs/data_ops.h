@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "fs/volume.h"
+#include "iomap/folio.h"
 #include "iomap/ioend.h"
 #include "iomap/iomap.h"
 #include "iomap/writeback.h"
@@ -47,8 +48,32 @@ class DataOps : public iomap::IomapOps,
   // Removes the delalloc of [off, off + len) bytes (rounded out to blocks)
   // and returns its reservation. Takes the ilock.
   void PunchDelalloc(VolInode* vi, int64_t off, int64_t len);
+  // xfs_reflink_cancel_cow_range: drops the COW fork over file blocks
+  // [first, first + n): staging blocks go back to the allocator, delalloc
+  // to the reservation. REQUIRES: ilock; no I/O in flight to them.
+  void CancelCowLocked(VolInode* vi, uint64_t first, uint64_t n);
+  void CancelCow(VolInode* vi, uint64_t first, uint64_t n);
 
  private:
+  // The run of blocks from off_b inside allocated extent e that are all
+  // shared (*shared) or all unshared. REQUIRES: ilock.
+  uint64_t SharedRun(const Extent& e, uint64_t off_b, bool* shared) const;
+  // A write (or zeroing) over shared blocks: the COW fork mapping (a new
+  // delalloc reservation over a COW hole) as iomap, the shared data-fork
+  // blocks as srcmap. REQUIRES: ilock.
+  int CowBegin(VolInode* vi, const Extent& shared, uint64_t end_b,
+               iomap::Iomap* iomap, iomap::Iomap* srcmap);
+  // Writeback: the mapping for file block off_b, COW fork first
+  // (xfs_map_blocks). REQUIRES: txn_mu_ shared, ilock.
+  int MapForWriteback(VolInode* vi, uint64_t off_b, uint64_t end_b,
+                      iomap::Iomap* out);
+  // Allocates staging blocks for the COW delalloc extent holding off_b
+  // (not journaled). REQUIRES: ilock.
+  int ConvertCow(VolInode* vi, uint64_t off_b);
+  // Ioend completion of a COW write: one transaction remapping the staging
+  // blocks into the data fork (dropping the old blocks' references).
+  int FinishCowIoend(VolInode* vi, iomap::Ioend* ioend);
+  uint64_t Cookie(VolInode* vi) const;
   // Allocates blocks for the delalloc extent holding file block `off_b`
   // and journals them as unwritten. REQUIRES: txn_mu_ shared, ilock.
   int ConvertDelalloc(VolInode* vi, uint64_t off_b);
@@ -56,6 +81,12 @@ class DataOps : public iomap::IomapOps,
 
   Volume* const vol_;
 };
+
+// filemap_fault() / read_mapping_folio(): the folio caching page `index`
+// of vi, uptodate, referenced (the caller Puts it) and unlocked. -EIO when
+// it cannot be read. (fs/mapwrite.cc)
+int ReadPage(VolInode* vi, int64_t index, iomap::IomapOps& ops,
+             iomap::Folio** out);
 
 }  // namespace internal
 }  // namespace fs

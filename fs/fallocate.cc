@@ -81,6 +81,8 @@ int OpenFile::PunchRange(int64_t off, int64_t len) {
     e.U64(static_cast<uint64_t>(last - first));
     TxnBuilder txn;
     txn.Raw(kOpUnmap, body);
+    vol_->ops_->CancelCowLocked(inode_, static_cast<uint64_t>(first),
+                                static_cast<uint64_t>(last - first));
     if ((r = vol_->Transact(inode_, txn)) != 0) return r;
   }
   // Partial blocks keep their other bytes: zero the covered part.

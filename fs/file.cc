@@ -151,6 +151,7 @@ int OpenFile::Truncate(int64_t size) {
   txn.InodeSet(attr);
   int r = vol_->Transact(inode_, txn);
   if (r == 0) fd->disk_size.store(size);
+  vol_->ops_->CancelCowLocked(inode_, first, kMaxFileBlocks - first);
   return r;
 }
 

@@ -81,6 +81,29 @@ class OpenFile {
   // could not be read), -EINVAL (pos < 0). Takes no rwsem.
   int64_t MapWrite(int64_t pos, const void* data, size_t len);
 
+  // FICLONERANGE (ioctl_file_clone_range; this file is the destination):
+  // shares the blocks of src's [src_off, src_off + len) at dst_off (len 0:
+  // to src's EOF). Both inodes locked (rwsem + invalidate exclusive, lower
+  // inode number first), both ranges written back, the destination's cache
+  // over the range dropped; the destination's size grows when the range
+  // ends past its EOF. Returns the bytes cloned or -errno with the VFS's
+  // rules: -EINVAL (negative or wrapping values, offsets not block-aligned,
+  // a length not block-aligned unless it reaches src's EOF and lands at or
+  // past dst's EOF, src_off at/after src's EOF, overlapping ranges of one
+  // file), -EFBIG (past the maximum size), -ETXTBSY (an active swap
+  // file), -EXDEV (files of different volumes), -EBADF (a closed file),
+  // -ENOSPC/-EIO from the journal or writeback.
+  int64_t CloneRange(OpenFile* src, int64_t src_off, int64_t dst_off,
+                     int64_t len);
+  // FIDEDUPERANGE for one destination (vfs_dedupe_file_range_one with
+  // REMAP_FILE_CAN_SHORTEN): if the bytes are equal the destination range
+  // is made to share src's blocks. Returns the bytes_deduped the kernel
+  // reports (the request length, capped at 1 GiB) when they were equal,
+  // -EBADE when they differ (FILE_DEDUPE_RANGE_DIFFERS), or -errno as
+  // CloneRange (both ranges must lie within EOF: -EINVAL). len 0: 0.
+  int64_t DedupeRange(OpenFile* src, int64_t src_off, int64_t dst_off,
+                      int64_t len);
+
   // Writes back and drops the in-core inode at the last close. 0 or the
   // writeback error. Idempotent.
   int Close();
@@ -99,6 +122,16 @@ class OpenFile {
   // have left some there) before the size grows. kNowait-style when
   // `nowait` (-EAGAIN). REQUIRES: rwsem + invalidate held exclusive.
   int ZeroCachedTail(int64_t old_size, bool nowait = false);
+  // fs/reflink.cc. Remap* REQUIRE both inodes' rwsem + invalidate held.
+  int CheckRemapArgs(OpenFile* src, int64_t src_off, int64_t dst_off,
+                     int64_t len) const;
+  int64_t Remap(VolInode* in, int64_t pos_in, int64_t pos_out, int64_t len,
+                bool dedupe);
+  int RemapChecks(VolInode* in, int64_t pos_in, int64_t pos_out, int64_t* len,
+                  bool dedupe) const;
+  int CompareRanges(VolInode* in, int64_t pos_in, int64_t pos_out, int64_t len,
+                    bool* same);
+  int RemapBlocks(VolInode* in, int64_t pos_in, int64_t pos_out, int64_t len);
   // ZeroCachedTail for a write reaching past EOF. REQUIRES: rwsem exclusive.
   int ZeroTailBeforeWrite(int64_t pos, size_t len, bool nowait);
 

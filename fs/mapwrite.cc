@@ -12,12 +12,10 @@
 #include "iomap/pagecache.h"
 
 namespace fs {
-namespace {
+namespace internal {
 
-// filemap_fault(): the folio caching page `index`, uptodate, referenced and
-// unlocked. -EIO when it cannot be read.
-int FaultInPage(VolInode* vi, int64_t index, iomap::IomapOps& ops,
-                iomap::Folio** out) {
+int ReadPage(VolInode* vi, int64_t index, iomap::IomapOps& ops,
+             iomap::Folio** out) {
   iomap::Folio* folio = nullptr;
   int r = vi->mapping()->GetFolio(index, iomap::kFgpLock | iomap::kFgpCreat, 0,
                                   &folio);
@@ -36,13 +34,14 @@ int FaultInPage(VolInode* vi, int64_t index, iomap::IomapOps& ops,
   return 0;
 }
 
-}  // namespace
+}  // namespace internal
 
 // One write fault and the store into the page it made writable.
 // REQUIRES: the invalidate lock held shared.
 int OpenFile::MapWritePage(int64_t pos, const uint8_t* data, size_t n) {
   iomap::Folio* folio = nullptr;
-  int r = FaultInPage(inode_, pos >> iomap::kPageShift, *vol_->ops_, &folio);
+  int r =
+      internal::ReadPage(inode_, pos >> iomap::kPageShift, *vol_->ops_, &folio);
   if (r != 0) return r;
   r = iomap::PageMkwrite(inode_, folio, *vol_->ops_);  // locked on success
   if (r == 0) {

@@ -1,5 +1,6 @@
 #include "fs/volume.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -29,16 +30,33 @@ void EncodeFork(uint64_t ino, const ExtentMap& map, Encoder* e) {
   });
 }
 
-std::string FreeSpaceSection(const Allocator& a) {
+// The free space of a checkpoint: the allocator's free extents plus the
+// COW staging blocks (`staged`, disjoint from them), which are not
+// journaled and so must be free after a crash.
+std::string FreeSpaceSection(const Allocator& a,
+                             std::vector<BlockRange> staged = {}) {
+  a.ForEachFree([&](const BlockRange& r) { staged.push_back(r); });
+  std::sort(staged.begin(), staged.end(),
+            [](const BlockRange& x, const BlockRange& y) {
+              return x.start < y.start;
+            });
+  std::vector<BlockRange> merged;
+  for (const BlockRange& r : staged) {
+    if (!merged.empty() && merged.back().end() == r.start) {
+      merged.back().len += r.len;
+    } else {
+      merged.push_back(r);
+    }
+  }
   std::string out;
   Encoder e(&out);
   e.U64(a.first_block());
   e.U64(a.end_block());
-  e.U64(a.NumFreeExtents());
-  a.ForEachFree([&](const BlockRange& r) {
+  e.U64(merged.size());
+  for (const BlockRange& r : merged) {
     e.U64(r.start);
     e.U64(r.len);
-  });
+  }
   return out;
 }
 
@@ -169,12 +187,17 @@ void Volume::SerializeData(std::string* payload) {
     for (auto& [ino, fd] : forks_) forks.push_back({ino, fd.get()});
   }
   e.U64(forks.size());
+  std::vector<BlockRange> staged;
   for (auto& [ino, fd] : forks) {
     base::MutexLock l(&fd->ilock);
     EncodeFork(ino, fd->data, &e);
+    fd->cow.ForEach([&](const Extent& x) {
+      if (x.allocated()) staged.push_back(x.dev_range());
+    });
   }
   AppendSection(payload, format::kSectionExtents, ext);
-  AppendSection(payload, format::kSectionFreeSpace, FreeSpaceSection(*alloc_));
+  AppendSection(payload, format::kSectionFreeSpace,
+                FreeSpaceSection(*alloc_, std::move(staged)));
   AppendSection(payload, format::kSectionRefcount, RefcountSection(refc_));
 }
 
@@ -314,6 +337,8 @@ int Volume::ApplyCoreOp(uint16_t op, absl::string_view body) {
       return ApplyRangeOp(op, body);
     case kOpFreeFork:
       return ApplyFreeFork(body);
+    case kOpShare:
+      return ApplyShare(body);
     default:
       return -EUCLEAN;
   }
@@ -352,6 +377,26 @@ int Volume::ApplyMapAlloc(absl::string_view body) {
   return 0;
 }
 
+int Volume::ApplyShare(absl::string_view body) {
+  Decoder d(body);
+  uint64_t ino = d.U64(), off = d.U64(), len = d.U64(), dev = d.U64();
+  uint16_t st = d.U16();
+  if (!d.ok() || !ValidState(st) || len == 0) return -EUCLEAN;
+  if (dev < sb_.data_start || dev + len > sb_.block_count || dev + len < dev)
+    return -EUCLEAN;
+  // The new reference first: the blocks replaced may be these very ones.
+  if (refc_.Increment(dev, len) != 0) return -EUCLEAN;
+  FileData* fd = Fork(ino);
+  std::vector<Extent> replaced;
+  int r = fd->data.Map(off, len, dev, static_cast<ExtentState>(st), &replaced);
+  if (r != 0) {
+    refc_.Decrement(dev, len, nullptr, nullptr);
+    return r;
+  }
+  ReleasePieces(ino, replaced);
+  return 0;
+}
+
 int Volume::ApplyRangeOp(uint16_t op, absl::string_view body) {
   Decoder d(body);
   uint64_t ino = d.U64(), off = d.U64(), len = d.U64();
@@ -383,6 +428,15 @@ int Volume::ApplyFreeFork(absl::string_view body) {
   std::vector<Extent> removed;
   fd->data.Unmap(0, kMaxFileBlocks, &removed);
   ReleasePieces(ino, removed);
+  // COW staging blocks are private and unjournaled: straight back.
+  removed.clear();
+  fd->cow.Unmap(0, kMaxFileBlocks, &removed);
+  for (const Extent& e : removed)
+    if (e.allocated()) alloc_->Free(e.dev_block, e.len);
+  uint64_t delalloc = 0;
+  for (const Extent& e : removed)
+    if (e.state == ExtentState::kDelalloc) delalloc += e.len;
+  if (delalloc > 0 && resv_ != nullptr) resv_->Release(ino, delalloc);
   return 0;
 }
 
@@ -580,6 +634,7 @@ int Volume::CloseInode(VolInode* vi) {
     queue_->Flush();
     flusher_->Detach(vi);
     ops_->PunchDelalloc(vi, 0, INT64_MAX);
+    ops_->CancelCow(vi, 0, kMaxFileBlocks);
     resv_->ReleaseAll(ino);
     incore_.erase(ino);
   }
@@ -601,10 +656,12 @@ void Volume::CheckLive(std::vector<std::string>* problems) {
   for (auto& [ino, fd] : forks) fd->ilock.Lock();
   SpaceView view{sb_.data_start, sb_.block_count, alloc_.get(), &refc_,
                  ForkRefs()};
+  for (auto& [ino, fd] : forks) view.forks.push_back({ino, true, &fd->cow});
   CheckSpace(view, problems);
   for (auto& [ino, fd] : forks) {
-    absl::Status s =
-        resv_->CheckInode(ino, fd->data.BlocksInState(ExtentState::kDelalloc));
+    absl::Status s = resv_->CheckInode(
+        ino, fd->data.BlocksInState(ExtentState::kDelalloc) +
+                 fd->cow.BlocksInState(ExtentState::kDelalloc));
     if (!s.ok()) problems->push_back(s.ToString());
   }
   absl::Status s = resv_->Check();

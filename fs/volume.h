@@ -3,7 +3,7 @@
 // (Namespace over a MetaStore) with the data side: one data-fork ExtentMap
 // per inode, the Allocator over the data area, the RefcountIndex and the
 // delalloc ReservationCounter, persisted as checkpoint sections 2..4 and
-// changed only through journaled core ops (codes 32..35), applied the same
+// changed only through journaled core ops (codes 32..36), applied the same
 // way live and at replay. It implements the iomap ops (buffered read/write,
 // REPORT), writeback (delalloc -> unwritten at writeback, unwritten ->
 // written + on-disk size at ioend completion) and runs one Flusher and one
@@ -54,12 +54,20 @@ inline constexpr uint16_t kOpMapAlloc = 32;  // u64 ino, off, len, dev; u8 st
 inline constexpr uint16_t kOpConvert = 33;   // u64 ino, off, len
 inline constexpr uint16_t kOpUnmap = 34;     // u64 ino, off, len
 inline constexpr uint16_t kOpFreeFork = 35;  // u64 ino
+// Maps [off, off + len) of ino's data fork to device blocks that are
+// already in use (reflink) and adds one reference to each.
+inline constexpr uint16_t kOpShare = 36;  // u64 ino, off, len, dev; u16 st
 
 // The data fork of one inode (exists for every inode with blocks, open or
 // not). `ilock` is the XFS ILOCK: held for every read or change of `data`.
 struct FileData {
   base::Mutex ilock{base::LockRank::kFsInode};
   ExtentMap data;  // guarded by ilock (ExtentMap is thread-compatible)
+  // The COW fork (guarded by ilock): delalloc reservations and staging
+  // blocks for writes to shared blocks. In memory only: staging blocks
+  // are recorded free in checkpoints and become data-fork blocks through
+  // the journaled remap at I/O completion (docs/fs-volume.md).
+  ExtentMap cow;
   // The size recorded in the inode record (on-disk size); changed with
   // ilock held.
   std::atomic<int64_t> disk_size{0};
@@ -149,6 +157,15 @@ class Volume {
   // handle). The OpenFile must be closed (or destroyed) before Unmount.
   int Open(FileHandle h, std::unique_ptr<OpenFile>* out);
 
+  // --- Reflink (fs/reflink.cc): open both files, OpenFile::CloneRange /
+  // DedupeRange (dst is the destination), close. Plus -ESTALE, -EISDIR,
+  // -EINVAL (not regular) from the opens. Cross-volume requests are the
+  // caller's -EXDEV (the handles name inodes of this volume).
+  int64_t CloneRange(FileHandle src, int64_t src_off, FileHandle dst,
+                     int64_t dst_off, int64_t len);
+  int64_t DedupeRange(FileHandle src, int64_t src_off, FileHandle dst,
+                      int64_t dst_off, int64_t len);
+
   // --- Swap files (swapon / swapoff; iomap/swapfile.h).
   // Fsyncs the file and activates it as a swap file under its rwsem and
   // invalidate lock (exclusive): iomap::SwapfileActivate fills *out
@@ -192,6 +209,7 @@ class Volume {
   int ApplyMapAlloc(absl::string_view body);
   int ApplyRangeOp(uint16_t op, absl::string_view body);
   int ApplyFreeFork(absl::string_view body);
+  int ApplyShare(absl::string_view body);
   // Drops one owner of each allocated piece (refcount, then allocator).
   void ReleasePieces(uint64_t ino, const std::vector<Extent>& pieces);
   FileData* Fork(uint64_t ino);
