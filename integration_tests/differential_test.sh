@@ -131,7 +131,9 @@ setup_xfs() {
   mkdir -p "$MNT" && mount -t xfs -o allocsize=$BLOCK_SIZE "$LOOP" "$MNT"
 }
 
+# A freshly formatted volume and a server for it; sets ADDR.
 setup_iomapd() {
+  rm -f "$WORK/iomapd.img"
   "$IOMAPD_MKFS" --size=$FS_BYTES --block_size=$BLOCK_SIZE \
     "$WORK/iomapd.img" >"$WORK/mkfs.log" 2>&1 || {
     cat "$WORK/mkfs.log"
@@ -150,6 +152,18 @@ setup_iomapd() {
   echo "iomapd did not start:"
   cat "$WORK/iomapd.log"
   return 1
+}
+
+# After a script killed the server: show how it ended and start a new one
+# on a new volume, so that the following scripts still run.
+restart_iomapd_if_dead() {
+  kill -0 "$SERVER_PID" 2>/dev/null && return 0
+  wait "$SERVER_PID"
+  echo "iomapd exited (status $?) during $1; its log ends with:"
+  tail -n 20 "$WORK/iomapd.log"
+  cp "$WORK/iomapd.log" "$WORK/out/$1.iomapd.log"
+  SERVER_PID=""
+  setup_iomapd || { echo "FAIL: could not restart iomapd"; exit 1; }
 }
 
 # ------------------------------------------------------------- running
@@ -190,8 +204,9 @@ xfs_invocation() {
   local file=()
   [ -n "$1" ] && file=(-f "$1")
   (cd "$XFS_DIR" &&
-    xfs_io "${file[@]}" "${CMDS[@]}" </dev/null >>"$OUT.stdout" \
-      2>>"$OUT.stderr")
+    timeout 60 xfs_io "${file[@]}" "${CMDS[@]}" </dev/null \
+      >>"$OUT.stdout" 2>>"$OUT.stderr")
+  [ $? -eq 124 ] && echo "(xfs_io timed out after 60 s)" >>"$OUT.stderr"
 }
 
 run_xfs() {
@@ -243,6 +258,7 @@ normalise() {
   } >"$out.norm"
 }
 
+PREVIOUS="(start)"
 PASSED=()
 KNOWN=()
 FAILED=()
@@ -253,6 +269,8 @@ run_one() {
   local script=$1 name
   name=$(basename "$script" .xfsio)
   local o="$WORK/out/$name"
+  [ "$XFS_ONLY" -eq 1 ] || restart_iomapd_if_dead "$PREVIOUS"
+  PREVIOUS=$name
   run_xfs "$script" "$MNT/run1/$name" "$o.xfs1"
   run_xfs "$script" "$MNT/run2/$name" "$o.xfs2"
   normalise "$o.xfs1"
@@ -344,6 +362,7 @@ main() {
   fi
   local s
   for s in "${SELECTED[@]}"; do run_one "$s"; done
+  [ "$XFS_ONLY" -eq 1 ] || restart_iomapd_if_dead "$PREVIOUS"
   summary
 }
 
