@@ -8,6 +8,8 @@
 # usage: differential_test.sh [--xfs-only] [--keep] [SCRIPT_NAME...]
 #   --xfs-only  run only the XFS side (twice) and check it is deterministic
 #   --keep      keep the work directory (outputs, images) for inspection
+# Environment: IOMAPSH, IOMAPD, IOMAPD_MKFS (binaries), BLOCK_SIZE (both
+# sides' block size, default 4096; see docs/testing.md for other sizes).
 # Needs root, a free loop device, mkfs.xfs, xfs_io and XFS in the kernel;
 # without them it prints "SKIPPED: <why>" and exits 0.
 set -u
@@ -67,7 +69,7 @@ IOMAPSH="${IOMAPSH:-$BIN/client/iomapsh}"
 IOMAPD="${IOMAPD:-$BIN/server/iomapd}"
 IOMAPD_MKFS="${IOMAPD_MKFS:-$BIN/fs/iomapd-mkfs}"
 VOLUME=difftest
-BLOCK_SIZE=4096
+BLOCK_SIZE=${BLOCK_SIZE:-4096}
 FS_BYTES=$((512 << 20))
 
 skip() {
@@ -120,7 +122,7 @@ cleanup() {
   fi
 }
 
-# A fresh XFS on a loop device, mounted with allocsize=4k so that buffered
+# A fresh XFS on a loop device, mounted with allocsize=4096 so that buffered
 # writes get no speculative post-EOF preallocation (as in fstests runs that
 # need stable extent maps; iomapd does not preallocate past EOF).
 setup_xfs() {
@@ -128,7 +130,7 @@ setup_xfs() {
   mkfs.xfs -q -f -b size=$BLOCK_SIZE -m reflink=1 "$WORK/xfs.img" || return 1
   LOOP=$(losetup -f --show "$WORK/xfs.img") || return 1
   MNT="$WORK/xfs"
-  mkdir -p "$MNT" && mount -t xfs -o allocsize=$BLOCK_SIZE "$LOOP" "$MNT"
+  mkdir -p "$MNT" && mount -t xfs -o allocsize=4096 "$LOOP" "$MNT"
 }
 
 # A freshly formatted volume and a server for it; sets ADDR.
