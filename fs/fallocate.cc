@@ -1,5 +1,5 @@
-// OpenFile::Fallocate: preallocation (unwritten extents), punch hole and
-// zero range, as xfs_file_fallocate does them.
+// OpenFile::Fallocate: preallocation (unwritten extents), punch hole, zero
+// range and unshare range, as xfs_file_fallocate does them.
 #include <linux/falloc.h>
 
 #include <algorithm>
@@ -117,6 +117,16 @@ int OpenFile::ExtendSize(int64_t size) {
   return 0;
 }
 
+// xfs_reflink_unshare: shared blocks of the range are read into the cache
+// and dirtied (their writeback copies them to private blocks through the
+// COW fork), then written back and waited.
+int OpenFile::Unshare(int64_t offset, int64_t len) {
+  int r =
+      iomap::FileUnshare(inode_, offset, len, *vol_->ops_, vol_->ops_.get());
+  if (r != 0) return r;
+  return vol_->flusher_->WriteAndWaitRange(inode_, offset, offset + len - 1);
+}
+
 int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
   if (offset < 0 || len <= 0) return -EINVAL;
   if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(len) >
@@ -124,9 +134,14 @@ int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
     return -EFBIG;
   const int keep = mode & FALLOC_FL_KEEP_SIZE;
   const int op = mode & ~FALLOC_FL_KEEP_SIZE;
-  // Collapse, insert and unshare ranges are listed under "Not done" in
+  // vfs_fallocate: unshare only goes with the allocate mode.
+  if ((mode & FALLOC_FL_UNSHARE_RANGE) &&
+      (mode & ~(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE)))
+    return -EINVAL;
+  // Collapse and insert ranges are listed under "Not done" in
   // docs/fs-volume.md.
-  if (op != 0 && op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE)
+  if (op != 0 && op != FALLOC_FL_PUNCH_HOLE && op != FALLOC_FL_ZERO_RANGE &&
+      op != FALLOC_FL_UNSHARE_RANGE)
     return -EOPNOTSUPP;
   if (op == FALLOC_FL_PUNCH_HOLE && !keep) return -EOPNOTSUPP;
   base::WriterLock rw(&inode_->locks().rwsem);
@@ -137,6 +152,8 @@ int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
   const uint64_t end = static_cast<uint64_t>((offset + len + bs - 1) / bs);
   int r = 0;
   if (op == FALLOC_FL_PUNCH_HOLE) return PunchRange(offset, len);
+  if (op == FALLOC_FL_UNSHARE_RANGE && (r = Unshare(offset, len)) != 0)
+    return r;
   if (op == FALLOC_FL_ZERO_RANGE) {
     const int64_t size = inode_->i_size_read();
     if (offset < size) r = PunchRange(offset, std::min(len, size - offset));

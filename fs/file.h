@@ -64,8 +64,11 @@ class OpenFile {
   uint64_t Bmap(uint64_t block);
   // fallocate(2) modes (Linux FALLOC_FL_* values): 0 and KEEP_SIZE
   // (unwritten blocks over holes; -ENOSPC when space runs out, keeping what
-  // was allocated), PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE].
-  // COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE: -EOPNOTSUPP.
+  // was allocated), PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE],
+  // UNSHARE_RANGE[|KEEP_SIZE] (shared blocks of the range copied to private
+  // ones and written back, then allocate as mode 0; other flags with it:
+  // -EINVAL). COLLAPSE_RANGE and INSERT_RANGE: -EOPNOTSUPP. An active swap
+  // file: -ETXTBSY.
   // Takes rwsem + invalidate exclusive. 0 or -errno.
   int Fallocate(int mode, int64_t offset, int64_t len);
 
@@ -116,6 +119,7 @@ class OpenFile {
   int AllocateBlocks(uint64_t first, uint64_t end);
   int PunchRange(int64_t off, int64_t len);
   int ExtendSize(int64_t size);
+  int Unshare(int64_t offset, int64_t len);
   // fs/mapwrite.cc. REQUIRES: the invalidate lock held shared.
   int MapWritePage(int64_t pos, const uint8_t* data, size_t n);
   // Zeroes the cached bytes past `old_size` in its folio (mapped stores may

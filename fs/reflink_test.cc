@@ -275,15 +275,53 @@ TEST_P(ReflinkTest, DedupeComparesAndShares) {
   EXPECT_TRUE(FsckVolume(dev_).clean());
 }
 
+TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
+  FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
+  std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
+  std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
+  const std::string data = Pattern(100000, 6);
+  ASSERT_EQ(a->Write(0, data.data(), data.size()), 100000);
+  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 0), 100000);
+  ASSERT_EQ(b->Fsync(), 0);
+  const uint64_t free0 = vol_->FreeBlocks();
+  const int unshare = FALLOC_FL_UNSHARE_RANGE;
+  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_PUNCH_HOLE, 0, 4096), -EINVAL);
+  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_ZERO_RANGE, 0, 4096), -EINVAL);
+  // Unshare the middle: those blocks are copied, both files keep the data.
+  const int64_t bsz = bs();
+  ASSERT_EQ(b->Fallocate(unshare | FALLOC_FL_KEEP_SIZE, 4 * bsz, 8 * bsz), 0);
+  EXPECT_EQ(vol_->FreeBlocks(), free0 - 8);
+  std::vector<Ext> xb = Extents(b.get());
+  ASSERT_EQ(xb.size(), 3u);
+  EXPECT_TRUE(xb[0].shared);
+  EXPECT_FALSE(xb[1].shared);
+  EXPECT_EQ(xb[1].length, 8u * bsz);
+  EXPECT_TRUE(xb[2].shared);
+  ExpectClean(vol_.get());
+  // The rest, plus allocation past EOF (mode 0 semantics: size grows).
+  ASSERT_EQ(b->Fallocate(unshare, 0, 200000), 0);
+  EXPECT_EQ(b->size(), 200000);
+  for (OpenFile* f : {a.get(), b.get()})
+    for (const Ext& x : Extents(f)) EXPECT_FALSE(x.shared);
+  EXPECT_EQ(ReadAll(b.get(), 0, 100000), data);
+  EXPECT_EQ(ReadAll(b.get(), 100000, 100000), std::string(100000, '\0'));
+  EXPECT_EQ(ReadAll(a.get(), 0, 100000), data);
+  ExpectClean(vol_.get());
+  a->Close();
+  b->Close();
+  ASSERT_TRUE(vol_->Unmount().ok());
+  EXPECT_TRUE(FsckVolume(dev_).clean());
+}
+
 INSTANTIATE_TEST_SUITE_P(BlockSizes, ReflinkTest,
                          ::testing::Values(1024u, 4096u));
 
 // Crash test: random writes (over shared blocks: copy-on-write), mapped
-// stores, clones between three files (and within one), truncates, punches
-// and fsyncs; a power cut after a random number of device writes; then
-// every byte a completed fsync covered reads as it was, every other byte
-// as a value written or cloned to it since, or zero; CheckLive and fsck
-// clean (refcounts == references).
+// stores, clones between three files (and within one), unshares,
+// truncates, punches and fsyncs; a power cut after a random number of device
+// writes; then every byte a completed fsync covered reads as it was, every
+// other byte as a value written or cloned to it since, or zero; CheckLive and
+// fsck clean (refcounts == references).
 struct ModelFile {
   FileHandle h;
   int64_t size = 0, synced_size = 0, max_size = 0, floor = 0;
@@ -355,6 +393,12 @@ void RandomStep(std::mt19937_64& rng, int step, int64_t bs, MemDevice* dev,
         open[i]->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, p, l),
         0);
     for (int64_t b = p; b < p + l; ++b) Set(&m, b, 0);
+  } else if (kind == 10 && m.size > 0) {
+    const int64_t p = static_cast<int64_t>(rng() % m.size);
+    const int64_t l = 1 + static_cast<int64_t>(rng() % (m.size - p));
+    ASSERT_EQ(
+        open[i]->Fallocate(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE, p, l),
+        0);
   } else if (kind == 9 && m.size > 0) {
     const int64_t p = static_cast<int64_t>(rng() % m.size);
     const int64_t l =
