@@ -38,6 +38,10 @@ ABSL_FLAG(uint32_t, max_in_flight_requests, 4096,
           "per Submit stream: requests in flight (past it: EAGAIN)");
 ABSL_FLAG(uint64_t, max_in_flight_mb, 256,
           "per Submit stream: MiB of data in flight (past it: EAGAIN)");
+ABSL_FLAG(uint64_t, max_request_mb, 64,
+          "largest read or write of one request, MiB (past it: EMSGSIZE)");
+ABSL_FLAG(uint64_t, max_message_mb, 80,
+          "largest gRPC message either way, MiB; must exceed max_request_mb");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, how long running calls may take to finish");
 
@@ -78,6 +82,8 @@ server::ServerOptions OptionsFromFlags() {
   o.executor_threads = absl::GetFlag(FLAGS_executor_threads);
   o.stream.max_in_flight_requests = absl::GetFlag(FLAGS_max_in_flight_requests);
   o.stream.max_in_flight_bytes = absl::GetFlag(FLAGS_max_in_flight_mb) << 20;
+  o.stream.max_bytes_per_request = absl::GetFlag(FLAGS_max_request_mb) << 20;
+  o.stream.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
   o.shutdown_grace_ms = absl::GetFlag(FLAGS_shutdown_grace_ms);
   return o;
 }
@@ -90,6 +96,13 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   server::ServerOptions options = OptionsFromFlags();
   std::string err;
+  if (options.stream.max_message_bytes <=
+          options.stream.max_bytes_per_request ||
+      options.stream.max_message_bytes > (1ull << 30)) {
+    return Fail(
+        "--max_message_mb must exceed --max_request_mb and be at "
+        "most 1024");
+  }
   if (!ParseVolumes(absl::GetFlag(FLAGS_volume), &options.volumes, &err)) {
     return Fail(err);
   }

@@ -27,23 +27,57 @@ Outcome Ops::MapWrite(const v1::MapWriteRequest& q, v1::MapWriteResponse* r) {
 }
 
 Outcome Ops::CloneRange(const v1::CloneRangeRequest& q,
-                        v1::CloneRangeResponse*) {
+                        v1::CloneRangeResponse* r) {
   Resolved src, dst;
   if (Outcome o = ResolveDir(q.src(), &src); !o.ok()) return o;
   if (Outcome o = ResolveDir(q.dst(), &dst); !o.ok()) return o;
   if (src.vol != dst.vol) return Fail(-EXDEV, "clone: across volumes");
-  return Fail(-EOPNOTSUPP,
-              "clone: reflink (shared blocks, COW fork) is not implemented "
-              "in this server's filesystem yet");
+  int64_t n = dst.vol->CloneRange(src.fh, q.src_offset(), dst.fh,
+                                  q.dst_offset(), q.length());
+  if (n < 0) return FromErrno(static_cast<int>(n), "clone");
+  r->set_result(n);
+  return Outcome{};
 }
 
+// FIDEDUPERANGE: the source is checked once (a request-wide error), then
+// each destination gets its own errnum, status and bytes_deduped.
 Outcome Ops::DedupeRange(const v1::DedupeRangeRequest& q,
-                         v1::DedupeRangeResponse*) {
+                         v1::DedupeRangeResponse* r) {
   Resolved src;
   if (Outcome o = ResolveDir(q.src(), &src); !o.ok()) return o;
-  return Fail(-EOPNOTSUPP,
-              "dedupe: shared blocks are not implemented in this server's "
-              "filesystem yet");
+  fs::InodeAttr a;
+  if (int err = src.vol->GetAttr(src.fh, &a); err < 0) {
+    return FromErrno(err, "dedupe source");
+  }
+  if (a.is_dir()) return Fail(-EISDIR, "dedupe: the source is a directory");
+  if (q.src_offset() < 0 || q.length() < 0) {
+    return Fail(-EINVAL, "dedupe: negative offset or length");
+  }
+  constexpr int32_t kSame = 0, kDiffers = 1;
+  for (const v1::DedupeTarget& t : q.targets()) {
+    v1::DedupeResult* out = r->add_results();
+    Resolved dst;
+    std::string why;
+    if (int err = volumes_->Resolve(t.dst(), &dst, &why); err < 0) {
+      out->set_errnum(-err);
+      continue;
+    }
+    if (dst.vol != src.vol) {
+      out->set_errnum(EXDEV);
+      continue;
+    }
+    int64_t n = src.vol->DedupeRange(src.fh, q.src_offset(), dst.fh,
+                                     t.dst_offset(), q.length());
+    if (n == -EBADE) {
+      out->set_status(kDiffers);
+    } else if (n < 0) {
+      out->set_errnum(static_cast<int32_t>(-n));
+    } else {
+      out->set_status(kSame);
+      out->set_bytes_deduped(n);
+    }
+  }
+  return Outcome{};
 }
 
 Outcome Ops::SwapActivate(const v1::SwapActivateRequest& q,

@@ -1,20 +1,24 @@
 #include "server/test_server.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <string>
 
 #include "block/device.h"
 #include "fs/volume.h"
-#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
 namespace server {
 
 namespace {
 
-std::string FormatImage() {
+std::string TmpDir() {
   const char* dir = std::getenv("TEST_TMPDIR");
-  std::string path = std::string(dir ? dir : "/tmp") + "/server_test.img";
+  return dir ? dir : "/tmp";
+}
+
+std::string FormatImage() {
+  std::string path = TmpDir() + "/server_test.img";
   block::OpenOptions o;
   o.create = true;
   o.create_size = 256ull << 20;
@@ -34,24 +38,19 @@ TestServer* TestServer::Get() {
   static TestServer* ts = [] {
     auto* t = new TestServer;
     t->image = FormatImage();
-    ServerOptions o;
-    o.listen = "127.0.0.1:0";
-    o.volumes.push_back(VolumeSpec{"default", t->image});
-    o.executor_threads = 8;
-    o.stream.max_in_flight_requests = 64;
-    o.stream.max_in_flight_bytes = 4 << 20;
-    o.stream.max_bytes_per_request = 1 << 20;
-    o.stream.max_message_bytes = 8 << 20;
-    t->server = std::make_unique<Server>(o);
-    absl::Status s = t->server->Start();
-    EXPECT_TRUE(s.ok()) << s;
+    t->process = std::make_unique<IomapdProcess>(
+        IomapdProcess::RunfilesBinary(), TmpDir() + "/iomapd.log");
+    int port = t->process->Start(
+        t->image, 0,
+        {"--executor_threads=8", "--max_in_flight_requests=64",
+         "--max_in_flight_mb=4", "--max_request_mb=1", "--max_message_mb=8"});
+    EXPECT_GT(port, 0);
     client::ClientOptions co;
-    co.target = "127.0.0.1:" + std::to_string(t->server->port());
+    co.target = "127.0.0.1:" + std::to_string(port);
     co.max_message_bytes = 8 << 20;
-    auto channel =
-        grpc::CreateCustomChannel(co.target, grpc::InsecureChannelCredentials(),
-                                  client::MakeChannelArguments(co));
-    t->client = std::make_unique<client::Client>(channel, co);
+    auto c = client::Client::Connect(co);
+    EXPECT_TRUE(c.ok()) << c.status();
+    if (c.ok()) t->client = std::move(*c);
     return t;
   }();
   return ts;
