@@ -13,7 +13,8 @@
 # lays out (writes fully and fsyncs) before the first run. Both are buffered:
 # nbdkit's file plugin goes through the host page cache, iomapd through its
 # own page cache (--cache_mb, sized so the file fits, as it does in the host
-# page cache). Both clients use the same rw, bs, iodepth, numjobs and runtime.
+# page cache, with the host kernel's dirty thresholds). Both clients use the
+# same rw, bs, iodepth, numjobs and runtime.
 #
 # Environment:
 #   RUNTIME   seconds per run (default 10)
@@ -26,6 +27,9 @@
 #   WORKLOADS space-separated rw:bs pairs
 #             (default "randread:4k randwrite:4k read:1m write:1m")
 #   CACHE_MB  iomapd's --cache_mb (default: SIZE in MiB + 512)
+#   DIRTY_BACKGROUND_MB, DIRTY_MB  iomapd's --dirty_background_mb and
+#             --dirty_mb (default: the host kernel's thresholds for nbdkit's
+#             file, from /proc/sys/vm, capped at CACHE_MB)
 #   ONLY      "nbdkit" or "iomapd" to run one side alone (its columns only)
 #   HOLD      1 (default): keep the iomapd file open between runs (see
 #             start_holder); 0: every run opens it, with a cold cache
@@ -48,6 +52,22 @@ if ! mkdir -p "$dir" 2>/dev/null || [ ! -w "$dir" ]; then
 fi
 bytes=$(numfmt --from=iec "${size^^}")
 cache_mb=${CACHE_MB:-$((bytes / 1048576 + 512))}
+
+# The dirty-data thresholds the host kernel applies to nbdkit's file
+# (vm.dirty_background_bytes/ratio, vm.dirty_bytes/ratio of available
+# memory), in MiB, capped at iomapd's cache: iomapd gets the same ones, so
+# that neither side starts writeback or throttles writers earlier.
+host_dirty_mb() {
+  local bytes_knob=$1 ratio_knob=$2 mb avail_mb
+  mb=$(($(cat "/proc/sys/vm/$bytes_knob") >> 20))
+  if [ "$mb" -eq 0 ]; then
+    avail_mb=$(awk '/^MemAvailable:/ { print int($2 / 1024) }' /proc/meminfo)
+    mb=$((avail_mb * $(cat "/proc/sys/vm/$ratio_knob") / 100))
+  fi
+  echo $((mb < cache_mb ? mb : cache_mb))
+}
+dirty_background_mb=${DIRTY_BACKGROUND_MB:-$(host_dirty_mb dirty_background_bytes dirty_background_ratio)}
+dirty_mb=${DIRTY_MB:-$(host_dirty_mb dirty_bytes dirty_ratio)}
 
 for tool in fio nbdkit python3; do
   command -v "$tool" >/dev/null ||
@@ -109,7 +129,8 @@ start_iomapd() {
   rm -f "$img"
   "$dir/iomapd-mkfs" --size=$((bytes * 2 + (256 << 20))) "$img" >/dev/null
   "$dir/iomapd" --listen=127.0.0.1:0 --volume=bench="$img" \
-    --cache_mb="$cache_mb" 2>"$dir/iomapd.log" &
+    --cache_mb="$cache_mb" --dirty_background_mb="$dirty_background_mb" \
+    --dirty_mb="$dirty_mb" 2>"$dir/iomapd.log" &
   pids+=($!)
   target=
   for ((i = 0; i < 100; i++)); do
@@ -120,7 +141,8 @@ start_iomapd() {
   done
   [ -n "$target" ] ||
     { echo "iomapd did not start:" >&2; cat "$dir/iomapd.log" >&2; exit 1; }
-  echo "iomapd on $target (log $dir/iomapd.log)" >&2
+  echo "iomapd on $target (cache ${cache_mb} MiB, dirty background" \
+    "${dirty_background_mb} MiB, dirty ${dirty_mb} MiB; log $dir/iomapd.log)" >&2
 }
 
 # Lays the file out, reads it once and keeps it open in the background
