@@ -25,6 +25,7 @@ declare -A KNOWN_DIFFS=(
   [030-fiemap-353-reflink-shared]="$NOREFLINK"
   [031-fiemap-372-bmap-shared]="$NOREFLINK"
   [032-fiemap-414-adjacent-reflinks]="$NOREFLINK"
+  [034-fiemap-xattr-fork]="iomapd answers FIEMAP_FLAG_XATTR with EBADR (fs passes no xattr ops to iomap::Fiemap); XFS reports its absent attribute fork as no extents"
   [043-bmap-dirty-over-unwritten]="iomapsh's bmap always writes back first (synced FIEMAP); XFS's GETBMAPX only with delalloc blocks or in-core size > on-disk size"
   [075-seek-unwritten-context-readahead]="iomapd's readahead does not treat a read after cached pages as sequential (the kernel's page_cache_sync_ra history check), so fewer unwritten pages are cached"
   [081-funshare-156-reflinked]="$NOREFLINK"
