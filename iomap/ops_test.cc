@@ -276,6 +276,97 @@ TEST_P(OpsTest, TruncateSetsizeDropsCacheBeyondEof) {
   EXPECT_EQ(got[newsize - 1], Pattern(newsize - 1));
 }
 
+// Truncation under both locks, as a filesystem's setattr does.
+void SetSize(Inode* inode, int64_t size) {
+  base::WriterLock l(&inode->locks().rwsem);
+  base::WriterLock m(&inode->locks().invalidate);
+  TruncateSetsize(inode, size);
+}
+
+int64_t RoundUp(int64_t v, int64_t unit) {
+  return (v + unit - 1) / unit * unit;
+}
+
+// truncate_inode_partial_folio(): a 2 MiB dirty folio straddling the new
+// EOF is split, the pieces past EOF leave the cache (memory and dirty
+// accounting follow), the data below EOF and its dirty state stay.
+TEST_P(OpsTest, TruncateSplitsLargeFolioStraddlingEof) {
+  const int64_t fsz = int64_t{2} << 20;
+  inode()->i_size_write(0);
+  ASSERT_EQ(Write(0, fsz, 0x5a), fsz);
+  ASSERT_EQ(Write(5, 10, 0x11), 10);  // attaches per-block state
+  ASSERT_EQ(inode()->mapping()->nr_folios(), 1u);
+  const int64_t newsize = 300007;
+  SetSize(inode(), newsize);
+  const int64_t kept = RoundUp(newsize, std::max<int64_t>(4096, bs()));
+  for (FolioRef& f : inode()->mapping()->FoliosInRange(0, 1 << 20)) {
+    EXPECT_LE(f->end(), kept);
+    EXPECT_TRUE(f->Dirty());
+  }
+  EXPECT_LE(inode()->mapping()->nr_folios(), 20u);  // large pieces kept
+  EXPECT_EQ(cache_.cached_bytes(), static_cast<uint64_t>(kept));
+  EXPECT_EQ(inode()->mapping()->dirty_bytes(), static_cast<uint64_t>(kept));
+  EXPECT_EQ(cache_.dirty_bytes(), static_cast<uint64_t>(kept));
+  std::vector<uint8_t> got = Cached(0, newsize);
+  for (int64_t i = 0; i < newsize; i++) {
+    ASSERT_EQ(got[i], i >= 5 && i < 15 ? 0x11 : 0x5a) << i;
+  }
+}
+
+// A punch (truncate_pagecache_range) inside a large folio: the pieces
+// wholly inside the range leave the cache, both sides keep their data.
+TEST_P(OpsTest, TruncateRangeInsideLargeFolioDropsItsPieces) {
+  const int64_t fsz = int64_t{2} << 20;
+  inode()->i_size_write(0);
+  ASSERT_EQ(Write(0, fsz, 0x5a), fsz);
+  const int64_t start = 100000, end = 700000;
+  {
+    base::WriterLock l(&inode()->locks().rwsem);
+    base::WriterLock m(&inode()->locks().invalidate);
+    inode()->mapping()->TruncateRange(start, end);
+  }
+  const int64_t unit = std::max<int64_t>(4096, bs());
+  const int64_t removed = end / unit * unit - RoundUp(start, unit);
+  EXPECT_EQ(cache_.cached_bytes(), static_cast<uint64_t>(fsz - removed));
+  EXPECT_EQ(inode()->mapping()->dirty_bytes(),
+            static_cast<uint64_t>(fsz - removed));
+  std::vector<uint8_t> got = Cached(0, fsz);
+  for (int64_t i = 0; i < fsz; i++) {
+    ASSERT_EQ(got[i], i >= start && i < end ? 0 : 0x5a) << i;
+  }
+}
+
+// A large folio someone else holds cannot be split: a dirty one stays in
+// the cache whole (zeroed past EOF), a clean one leaves it whole and is
+// read again.
+TEST_P(OpsTest, TruncateKeepsOrDropsFolioItCannotSplit) {
+  const int64_t fsz = int64_t{2} << 20;
+  const int64_t newsize = 300007;
+  inode()->i_size_write(0);
+  ASSERT_EQ(Write(0, fsz, 0x5a), fsz);
+  {
+    FolioRef held = inode()->mapping()->Lookup(0);
+    SetSize(inode(), newsize);
+    EXPECT_EQ(held->mapping(), inode()->mapping());
+    EXPECT_TRUE(held->Dirty());
+    EXPECT_EQ(held->size(), static_cast<size_t>(fsz));
+    EXPECT_EQ(held->data()[newsize], 0);
+    EXPECT_EQ(held->data()[newsize - 1], 0x5a);
+  }
+  SetSize(inode(), 0);
+  // Clean, from the device (readahead builds large folios).
+  fs_.SetExtent(0, fsz, Iomap::Type::kMapped, kDevBase);
+  inode()->i_size_write(1 << 20);
+  ASSERT_EQ(Cached(0, 1 << 20)[7], Pattern(7));
+  FolioRef held = inode()->mapping()->Lookup(0);
+  ASSERT_GT(held->order(), inode()->mapping()->min_order());
+  ASSERT_FALSE(held->Dirty());
+  SetSize(inode(), newsize);
+  EXPECT_EQ(held->mapping(), nullptr);
+  std::vector<uint8_t> got = Cached(0, newsize);
+  for (int64_t i = 0; i < newsize; i++) ASSERT_EQ(got[i], Pattern(i)) << i;
+}
+
 TEST_P(OpsTest, UnshareReadsSharedDataAndDirtiesIt) {
   fs_.SetExtent(0, unit(), Iomap::Type::kMapped, kDevBase, kShared);
   inode()->i_size_write(2 * unit());  // [unit, 2 unit) is a hole

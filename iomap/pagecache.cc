@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "iomap/iomap.h"
 
@@ -449,8 +450,124 @@ int64_t Mapping::SeekHoleData(int64_t start, int64_t end, int whence) {
   return pos < end ? pos : end;
 }
 
+namespace {
+
+// The pieces, as (first page, order) in index order, of the buddy split of
+// the folio [index, index + 2^order) that leaves page `at` in a piece of
+// `min_order` and every other page in the largest piece possible (the
+// kernel's non-uniform try_folio_split).
+std::vector<std::pair<int64_t, unsigned>> SplitPlan(int64_t index,
+                                                    unsigned order,
+                                                    unsigned min_order,
+                                                    int64_t at) {
+  std::vector<std::pair<int64_t, unsigned>> plan;
+  while (order > min_order) {
+    order--;
+    const int64_t half = int64_t{1} << order;
+    if (at < index + half) {
+      plan.emplace_back(index + half, order);
+    } else {
+      plan.emplace_back(index, order);
+      index += half;
+    }
+  }
+  plan.emplace_back(index, order);
+  std::sort(plan.begin(), plan.end());
+  return plan;
+}
+
+// Copies the uptodate and dirty state of the blocks `piece` covers, from
+// byte `off` of `from`. REQUIRES: both locked; piece in no mapping yet.
+void CopyBlockState(Folio* from, size_t off, Folio* piece) {
+  if (from->state() == nullptr) {
+    if (from->Uptodate()) piece->MarkUptodate();
+    if (from->Dirty()) Mapping::DirtyFolio(piece);
+    return;
+  }
+  piece->AttachState();
+  const unsigned bb = piece->blkbits();
+  const unsigned first = static_cast<unsigned>(off >> bb);
+  const size_t bs = size_t{1} << bb;
+  bool dirty = false;
+  for (unsigned b = 0; b < piece->nr_blocks(); b++) {
+    if (from->BlockUptodate(first + b)) piece->SetRangeUptodate(b * bs, bs);
+    if (from->BlockDirty(first + b)) {
+      piece->SetRangeDirty(b * bs, bs);
+      dirty = true;
+    }
+  }
+  if (dirty) piece->MarkDirtyFlag();
+}
+
+bool WhollyIn(const Folio& f, int64_t start, int64_t end) {
+  return start <= f.pos() && end >= f.end();
+}
+
+}  // namespace
+
+Folio* Mapping::NewPiece(Folio* folio, int64_t index, unsigned order) {
+  auto* piece =
+      new Folio(nullptr, index, order, folio->blkbits(), FolioData::kUndefined);
+  piece->Lock();
+  const size_t off = static_cast<size_t>(index - folio->index()) << kPageShift;
+  std::memcpy(piece->data(), folio->data() + off, piece->size());
+  piece->SetDataDefined();
+  if (folio->Dropbehind()) piece->SetDropbehind();
+  CopyBlockState(folio, off, piece);
+  return piece;
+}
+
+bool Mapping::SwapInPieces(Folio* folio, const std::vector<FolioRef>& pieces) {
+  {
+    base::MutexLock l(&mu_);
+    FolioState* ifs = folio->state();
+    // The index and the caller must hold the only references (lookups take
+    // theirs under mu_), as split_folio freezes the reference count.
+    if (folio->mapping() != this || folio->RefCount() != 2 ||
+        folio->Writeback() ||
+        (ifs != nullptr && (ifs->read_bytes_pending.load() != 0 ||
+                            ifs->write_bytes_pending.load() != 0))) {
+      return false;
+    }
+    if (folio->Dirty()) {
+      dirty_bytes_.fetch_sub(folio->size());
+      cache_->AddDirty(-static_cast<int64_t>(folio->size()));
+    }
+    RemoveLocked(folio);
+    for (const FolioRef& p : pieces) {
+      p->Get();  // the index's reference
+      p->set_mapping(this);
+      index_.emplace(p->index(), p.get());
+      cache_->AddFolio(p.get());
+      if (p->Dirty()) {
+        dirty_tag_.insert(p->index());
+        dirty_bytes_.fetch_add(p->size());
+        cache_->AddDirty(static_cast<int64_t>(p->size()));
+      }
+    }
+  }
+  folio->CancelDirty();  // out of the mapping: nothing left to account
+  folio->Put();          // the index's reference
+  return true;
+}
+
+bool Mapping::SplitFolio(Folio* folio, int64_t at,
+                         std::vector<FolioRef>* pieces) {
+  folio->AssertLocked();
+  pieces->clear();
+  if (folio->order() <= min_order_ || folio->RefCount() != 2) return false;
+  for (const auto& [index, order] :
+       SplitPlan(folio->index(), folio->order(), min_order_, at)) {
+    pieces->emplace_back(NewPiece(folio, index, order));
+  }
+  if (SwapInPieces(folio, *pieces)) return true;
+  for (FolioRef& p : *pieces) p->Unlock();
+  pieces->clear();
+  return false;
+}
+
 void Mapping::TruncateFolio(Folio* folio, int64_t start, int64_t end) {
-  if (start <= folio->pos() && end >= folio->end()) {
+  if (WhollyIn(*folio, start, end)) {
     InvalidateFolio(folio, 0, folio->size());
     Remove(folio);
     return;
@@ -459,6 +576,42 @@ void Mapping::TruncateFolio(Folio* folio, int64_t start, int64_t end) {
   int64_t to = std::min(end, folio->end());
   if (to > from) {
     std::memset(folio->data() + (from - folio->pos()), 0, to - from);
+  }
+  if (folio->order() <= min_order_) return;
+  // truncate_inode_partial_folio(): split so the pages in the range can
+  // leave the cache.
+  std::vector<FolioRef> pieces;
+  if (!SplitFolio(folio, from >> kPageShift, &pieces)) {
+    // Someone else holds it: a clean folio leaves the cache whole (read
+    // again when needed), a dirty one stays, zeroed in the range.
+    if (!folio->Dirty()) {
+      InvalidateFolio(folio, 0, folio->size());
+      Remove(folio);
+    }
+    return;
+  }
+  if (to < folio->end()) SplitPieceAt(&pieces, to >> kPageShift);
+  for (FolioRef& p : pieces) {
+    if (WhollyIn(*p.get(), start, end)) {
+      InvalidateFolio(p.get(), 0, p->size());
+      Remove(p.get());
+    }
+    p->Unlock();
+  }
+}
+
+void Mapping::SplitPieceAt(std::vector<FolioRef>* pieces, int64_t at) {
+  for (size_t i = 0; i < pieces->size(); i++) {
+    Folio* p = (*pieces)[i].get();
+    if (at < p->index() || at >= p->index() + (int64_t{1} << p->order())) {
+      continue;
+    }
+    std::vector<FolioRef> sub;
+    if (!SplitFolio(p, at, &sub)) return;
+    p->Unlock();
+    pieces->erase(pieces->begin() + static_cast<std::ptrdiff_t>(i));
+    for (FolioRef& s : sub) pieces->push_back(std::move(s));
+    return;
   }
 }
 

@@ -212,8 +212,11 @@ class Mapping {
 
   // truncate_inode_pages_range(): bytes [start, end) leave the cache. Whole
   // folios are removed (after their writeback ends); the covered part of a
-  // partial folio is zeroed and the folio kept. REQUIRES: the caller holds
-  // the invalidate lock exclusive (not asserted: callers vary).
+  // partial folio is zeroed, and a large partial folio is split (as
+  // truncate_inode_partial_folio) so that its pieces wholly in the range
+  // leave the cache too; when it cannot be split (another reference), a
+  // clean one is removed whole and a dirty one kept. REQUIRES: the caller
+  // holds the invalidate lock exclusive (not asserted: callers vary).
   void TruncateRange(int64_t start, int64_t end);
   // Removes clean, unlocked folios wholly within [start, end) without
   // waiting (invalidate_mapping_pages). Returns the number removed.
@@ -252,6 +255,17 @@ class Mapping {
   int LockForGet(Folio* folio, unsigned fgp);
   void RemoveLocked(Folio* folio) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TruncateFolio(Folio* folio, int64_t start, int64_t end);
+  // Folio splitting (split_folio / try_folio_split) for truncation. A large
+  // locked folio referenced only by the index and the caller is replaced by
+  // new locked pieces (buddy split isolating page `at` at min_order; data,
+  // block state, dirty flag and accounting move over); the old folio leaves
+  // the mapping (the caller still unlocks and puts it). Returns false, and
+  // changes nothing, when it is not large or someone else holds it.
+  bool SplitFolio(Folio* folio, int64_t at, std::vector<FolioRef>* pieces);
+  Folio* NewPiece(Folio* folio, int64_t index, unsigned order);
+  bool SwapInPieces(Folio* folio, const std::vector<FolioRef>& pieces);
+  // Splits the piece holding page `at` again (a punch ending inside it).
+  void SplitPieceAt(std::vector<FolioRef>* pieces, int64_t at);
 
   Inode* const host_;
   PageCache* const cache_;
