@@ -17,24 +17,13 @@ set -u
 # Scripts where iomapd is known to answer differently from XFS today, with
 # the reason. Such a script is reported as KNOWN DIFF; if it starts to
 # match, the test fails until the entry is removed.
-NOREFLINK="the server's CloneRange/DedupeRange answer EOPNOTSUPP (server/ops_remap.cc does not call fs reflink yet)"
 declare -A KNOWN_DIFFS=(
-  [018-seek-420-cow-prealloc]="$NOREFLINK"
   [022-fiemap-range-clipping]="iomapd reports whole extents for a ranged FIEMAP; XFS trims each mapping to the queried range"
-  [029-fiemap-352-dedupe-shared]="$NOREFLINK"
-  [030-fiemap-353-reflink-shared]="$NOREFLINK"
-  [031-fiemap-372-bmap-shared]="$NOREFLINK"
-  [032-fiemap-414-adjacent-reflinks]="$NOREFLINK"
   [034-fiemap-xattr-fork]="iomapd answers FIEMAP_FLAG_XATTR with EBADR (fs passes no xattr ops to iomap::Fiemap); XFS reports its absent attribute fork as no extents"
   [043-bmap-dirty-over-unwritten]="iomapsh's bmap always writes back first (synced FIEMAP); XFS's GETBMAPX only with delalloc blocks or in-core size > on-disk size"
   [075-seek-unwritten-context-readahead]="iomapd's readahead does not treat a read after cached pages as sequential (the kernel's page_cache_sync_ra history check), so fewer unwritten pages are cached"
-  [081-funshare-156-reflinked]="$NOREFLINK"
-  [082-funshare-264-middle]="$NOREFLINK"
-  [090-reflink-whole-file]="$NOREFLINK"
-  [091-reflink-cow-write]="$NOREFLINK; once wired: XFS's cowextsize COW preallocation sends the unshared block at 60k through the COW fork too (new extent 60k..68k), iomapd overwrites it in place"
-  [092-reflink-bad-ranges]="$NOREFLINK; once wired: iomapsh prefixes errors 'reflink:' where xfs_io prints XFS_IOC_CLONE_RANGE: (XFS_IOC_CLONE: without a range)"
-  [093-dedupe-mismatch]="$NOREFLINK"
-  [094-reflink-zero-range-149]="$NOREFLINK"
+  [091-reflink-cow-write]="XFS's COW extent size hint (32 blocks) sends the unshared block at 60k through the COW fork too (new extent 60k..68k); iomapd overwrites it in place"
+  [092-reflink-bad-ranges]="iomapsh prefixes reflink errors 'reflink:' where xfs_io prints XFS_IOC_CLONE_RANGE: (XFS_IOC_CLONE: without a range)"
   [103-truncate-up-keeps-prealloc]="a growing truncate frees iomapd's KEEP_SIZE preallocation past the new EOF; XFS keeps it"
   [114-direct-io]="fs refuses O_DIRECT opens (EOPNOTSUPP)"
   [120-open-file-listing]="iomapsh runs a command on the current file only (xfs_io: on every open file) and its file listing omits the filesystem type word"
