@@ -13,6 +13,8 @@
 # Needs root, a free loop device, mkfs.xfs, xfs_io and XFS in the kernel;
 # without them it prints "SKIPPED: <why>" and exits 0.
 set -u
+# mkfs.xfs, xfs_io, losetup live in sbin, which a test's PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 
 # Scripts where iomapd is known to answer differently from XFS today, with
 # the reason. Such a script is reported as KNOWN DIFF; if it starts to
