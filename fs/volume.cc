@@ -653,6 +653,8 @@ void Volume::CheckLive(std::vector<std::string>* problems) {
     base::MutexLock fl(&forks_mu_);
     for (auto& [ino, fd] : forks_) forks.push_back({ino, fd.get()});
   }
+  // Lower inode number first, the order two-inode operations use.
+  std::sort(forks.begin(), forks.end());
   for (auto& [ino, fd] : forks) fd->ilock.Lock();
   SpaceView view{sb_.data_start, sb_.block_count, alloc_.get(), &refc_,
                  ForkRefs()};
