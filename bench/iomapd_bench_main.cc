@@ -28,6 +28,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
@@ -40,6 +41,7 @@
 #include "absl/flags/usage.h"
 #include "base/errno.h"
 #include "base/mutex.h"
+#include "base/status_macros.h"
 #include "bench/load_job.h"
 #include "client/async.h"
 #include "client/client.h"
@@ -232,54 +234,63 @@ class StartGate {
   uint32_t waiting_ ABSL_GUARDED_BY(mu_);
 };
 
-// One job: its own open file and stream on `c` (or on a new connection when
-// `c` is null). Always passes the gate, even when setup failed.
+// A job's connection (its own unless shared), open file and stream.
+// Members are destroyed in reverse order: the stream before the client.
+struct JobSetup {
+  std::unique_ptr<client::Client> own;
+  client::Client* c = nullptr;
+  client::OpenFile file;
+  bool file_open = false;
+  std::unique_ptr<client::AsyncStream> stream;
+  bench::JobSpec spec;
+};
+
+absl::Status SetUpJob(client::Client* shared, const Options& o, uint32_t index,
+                      JobSetup* j) {
+  j->c = shared;
+  if (j->c == nullptr) {
+    ASSIGN_OR_RETURN(j->own, client::Client::Connect(o.client));
+    j->c = j->own.get();
+  }
+  ASSIGN_OR_RETURN(j->file, j->c->OpenPath("", o.file, kOpenFlags));
+  j->file_open = true;
+  ASSIGN_OR_RETURN(j->stream, j->c->OpenStream(StreamOptions(o.spec.bs)));
+  j->spec = o.spec;
+  j->spec.seed = 0x9e3779b97f4a7c15ull * (index + 1);
+  j->spec.iodepth =
+      bench::FitDepth(j->stream->limits(), o.spec.bs, o.spec.iodepth);
+  if (j->spec.iodepth == 0) {
+    return base::ErrnoStatus(-EMSGSIZE,
+                             "--bs is over the server's max_bytes_per_request");
+  }
+  if (j->spec.iodepth != o.spec.iodepth) {
+    fprintf(stderr, "iomapd-bench: job %u: iodepth %u -> %u (server limits)\n",
+            index, o.spec.iodepth, j->spec.iodepth);
+  }
+  return absl::OkStatus();
+}
+
+// Counts a failure of the job's teardown.
+void Note(bench::JobResult* r, const absl::Status& st) {
+  if (!st.ok() && r->errors++ == 0) r->first_error = st.ToString();
+}
+
+// One job on `shared` (or on a new connection when it is null). Passes the
+// gate even when setup failed, so that the other jobs start.
 bench::JobResult RunOneJob(client::Client* shared, const Options& o,
                            uint32_t index, StartGate* gate) {
-  bench::JobResult failed;
-  failed.errors = 1;
-  std::unique_ptr<client::Client> own;
-  client::Client* c = shared;
-  absl::StatusOr<client::OpenFile> file =
-      base::ErrnoStatus(-ENOTCONN, "no connection");
-  absl::StatusOr<std::unique_ptr<client::AsyncStream>> stream =
-      base::ErrnoStatus(-ENOTCONN, "no connection");
-  if (c == nullptr) {
-    auto connected = client::Client::Connect(o.client);
-    if (connected.ok()) own = std::move(*connected);
-    if (!connected.ok()) failed.first_error = connected.status().ToString();
-    c = own.get();
-  }
-  if (c != nullptr) file = c->OpenPath("", o.file, kOpenFlags);
-  if (file.ok()) stream = c->OpenStream(StreamOptions(o.spec.bs));
-  bench::JobSpec spec = o.spec;
-  spec.seed = 0x9e3779b97f4a7c15ull * (index + 1);
-  if (stream.ok()) {
-    spec.iodepth = bench::FitDepth((*stream)->limits(), spec.bs, spec.iodepth);
-    if (spec.iodepth != o.spec.iodepth) {
-      fprintf(stderr,
-              "iomapd-bench: job %u: iodepth %u -> %u (server limits)\n", index,
-              o.spec.iodepth, spec.iodepth);
-    }
-  }
-  if (!file.ok()) failed.first_error = file.status().ToString();
-  if (file.ok() && !stream.ok())
-    failed.first_error = stream.status().ToString();
-  if (stream.ok() && spec.iodepth == 0) {
-    failed.first_error = "--bs is over the server's max_bytes_per_request";
-  }
+  JobSetup j;
+  const absl::Status setup = SetUpJob(shared, o, index, &j);
   gate->ArriveAndWait();
-  if (!stream.ok() || spec.iodepth == 0) return failed;
-  bench::JobResult result = bench::RunJob(stream->get(), *file, spec);
-  absl::Status closed = (*stream)->Close();
-  if (!closed.ok() && result.errors++ == 0) {
-    result.first_error = closed.ToString();
+  bench::JobResult result;
+  if (setup.ok()) {
+    result = bench::RunJob(j.stream.get(), j.file, j.spec);
+    Note(&result, j.stream->Close());
+    if (o.end_fsync) Note(&result, j.c->Fsync(j.file, /*datasync=*/false));
+  } else {
+    Note(&result, setup);
   }
-  if (o.end_fsync) {
-    absl::Status st = c->Fsync(*file, /*datasync=*/false);
-    if (!st.ok() && result.errors++ == 0) result.first_error = st.ToString();
-  }
-  c->Close(*file).IgnoreError();
+  if (j.file_open) j.c->Close(j.file).IgnoreError();
   return result;
 }
 

@@ -92,7 +92,8 @@ class Runner {
 
   Claim ClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Send(const Claim& claim);
-  void Complete(bool read, Clock::time_point start, const v1::Completion& c);
+  void Complete(const Claim& claim, Clock::time_point start,
+                const v1::Completion& c);
   void FailLocked(const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WaitForEnd(Clock::time_point t0);
   v1::SubmitRequest MakeRequest(bool read, int64_t offset) const;
@@ -162,11 +163,10 @@ v1::SubmitRequest Runner::MakeRequest(bool read, int64_t offset) const {
 void Runner::Send(const Claim& claim) {
   if (!claim.go) return;
   const Clock::time_point start = Clock::now();
-  const bool read = claim.read;
   absl::Status st =
-      stream_->Submit(MakeRequest(read, claim.offset),
-                      [this, read, start](const v1::Completion& c) {
-                        Complete(read, start, c);
+      stream_->Submit(MakeRequest(claim.read, claim.offset),
+                      [this, claim, start](const v1::Completion& c) {
+                        Complete(claim, start, c);
                       });
   if (st.ok()) return;
   base::MutexLock lock(&mu_);
@@ -179,13 +179,13 @@ void Runner::FailLocked(const std::string& why) {
   stop_ = true;  // like fio without continue_on_error
 }
 
-void Runner::Complete(bool read, Clock::time_point start,
+void Runner::Complete(const Claim& claim, Clock::time_point start,
                       const v1::Completion& c) {
   const Clock::time_point now = Clock::now();
   Claim next;
   {
     base::MutexLock lock(&mu_);
-    DirectionResult& d = read ? result_.read : result_.write;
+    DirectionResult& d = claim.read ? result_.read : result_.write;
     if (c.errnum() == 0 && c.result() == static_cast<int64_t>(spec_.bs)) {
       d.ios++;
       d.bytes += spec_.bs;
@@ -193,9 +193,12 @@ void Runner::Complete(bool read, Clock::time_point start,
           std::chrono::duration_cast<std::chrono::nanoseconds>(now - start)
               .count()));
     } else {
-      FailLocked(std::string(read ? "read" : "write") +
-                 " errnum=" + std::to_string(c.errnum()) +
-                 " result=" + std::to_string(c.result()) + " " + c.message());
+      FailLocked(std::string(claim.read ? "read" : "write") + " at offset " +
+                 std::to_string(claim.offset) + ": errnum " +
+                 std::to_string(c.errnum()) + ", " +
+                 std::to_string(c.result()) + " of " +
+                 std::to_string(spec_.bs) + " bytes" +
+                 (c.message().empty() ? "" : ": " + c.message()));
     }
     last_done_ = now;
     in_flight_--;

@@ -259,7 +259,9 @@ TEST_F(LoadJobTest, StopsAtTheFirstFailure) {
   spec.runtime_s = 10;
   const JobResult r = RunJob(stream.get(), file, spec);
   EXPECT_EQ(r.errors, 1u);
-  EXPECT_NE(r.first_error.find("errnum=5"), std::string::npos) << r.first_error;
+  EXPECT_NE(r.first_error.find("write at offset 12288: errnum 5"),
+            std::string::npos)
+      << r.first_error;
   EXPECT_LT(r.elapsed_s, 5) << "the run must end at the failure";
   EXPECT_LT(r.write.ios, 16u);
 }
