@@ -51,16 +51,23 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
   // generic_write_checks: an active swap file refuses every write.
   if (inode_->swapfile()) return -ETXTBSY;
   if (len == 0) return 0;
-  if (static_cast<uint64_t>(pos) + len > format::kMaxFileSize) return -EFBIG;
   auto& rwsem = inode_->locks().rwsem;
   if (flags & iomap::kNowait) {
     if (!rwsem.TryLock()) return -EAGAIN;
   } else {
     rwsem.Lock();
   }
-  int64_t r = inode_->swapfile()
-                  ? -ETXTBSY
-                  : ZeroTailBeforeWrite(pos, len, flags & iomap::kNowait);
+  // O_APPEND: the offset is i_size, read under the rwsem, so appends from
+  // any number of open files never overlap (generic_write_checks).
+  if (flags & kAppend) pos = inode_->i_size_read();
+  int64_t r;
+  if (static_cast<uint64_t>(pos) + len > format::kMaxFileSize) {
+    r = -EFBIG;
+  } else if (inode_->swapfile()) {
+    r = -ETXTBSY;
+  } else {
+    r = ZeroTailBeforeWrite(pos, len, flags & iomap::kNowait);
+  }
   if (r == 0) {
     r = iomap::FileBufferedWrite(inode_, pos, src,
                                  flags & (iomap::kNowait | iomap::kDontcache),

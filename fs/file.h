@@ -38,6 +38,9 @@ class OpenFile {
   // Request flags: iomap::kNowait, iomap::kDontcache; kSync (O_SYNC/DSYNC
   // for writes: fdatasync of the written range before returning).
   static constexpr unsigned kSync = 1u << 20;
+  // O_APPEND for writes: `pos` is ignored, the write lands at i_size as
+  // read under the rwsem.
+  static constexpr unsigned kAppend = 1u << 21;
 
   // Bytes read (0 at EOF) or -errno.
   int64_t Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags = 0);

@@ -146,14 +146,16 @@ Outcome Ops::Write(const v1::WriteRequest& q, v1::WriteResponse* r) {
     return o;
   }
   const int64_t len = static_cast<int64_t>(q.data().size());
-  int64_t offset = q.offset();
-  if (f.entry->flags & v1::OPEN_FLAG_APPEND) offset = f.file()->size();
+  // With OPEN_FLAG_APPEND fs writes at i_size (read under the rwsem) and
+  // the offset is only checked, as pwrite(2) on an O_APPEND file does.
+  if (f.entry->flags & v1::OPEN_FLAG_APPEND) flags |= fs::OpenFile::kAppend;
   if (Outcome o =
-          CheckRange(offset, len, options_.max_bytes_per_request, "write");
+          CheckRange(q.offset(), len, options_.max_bytes_per_request, "write");
       !o.ok()) {
     return o;
   }
-  int64_t n = f.file()->Write(offset, q.data().data(), q.data().size(), flags);
+  int64_t n =
+      f.file()->Write(q.offset(), q.data().data(), q.data().size(), flags);
   if (n < 0) return FromErrno(static_cast<int>(n), "write");
   r->set_result(n);
   return Outcome{};
