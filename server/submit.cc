@@ -14,6 +14,10 @@ namespace {
 constexpr size_t kQueuedPauseFactor = 2;
 // Room kept in a CompletionBatch for framing beyond the completions.
 constexpr uint64_t kBatchSlack = 4096;
+// A CompletionBatch closes once it holds this much: the client handles a
+// message only when all of it has arrived, so one huge batch of read data
+// would turn a deep queue into lock-step rounds (docs/server.md).
+constexpr uint64_t kBatchSoftBytes = 1 << 20;
 
 v1::Completion Refused(uint64_t tag, int neg_errno, std::string why) {
   v1::Completion c;
@@ -319,7 +323,8 @@ bool SubmitReactor::TakeWrite() {
     Pending& p = queued_.front();
     uint64_t n = p.completion.ByteSizeLong() + 16;
     if (write_batch_.completions_size() > 0 &&
-        size + n + kBatchSlack > options_.max_message_bytes) {
+        (size >= kBatchSoftBytes ||
+         size + n + kBatchSlack > options_.max_message_bytes)) {
       break;
     }
     size += n;
