@@ -84,8 +84,14 @@ class SubmitReactor final
   // nothing to send or the stream can no longer be written.
   bool TakeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinish() ABSL_LOCKS_EXCLUDED(mu_);
-  // Runs the chains on the executor (ESHUTDOWN when it has stopped).
+  // Runs the chains on the executor (ESHUTDOWN when it has stopped), after
+  // trying lone reads inline.
   void Dispatch(std::vector<Chain> chains);
+  // io_uring's first attempt: a read of an open file is tried right here
+  // with NOWAIT (try-locks, cached data only, never I/O). True when it
+  // completed; false when it must go to the executor (it would block, or
+  // it came back short without reaching EOF).
+  bool TryInline(Item* item);
   // Resumes reading when it was paused and the queue has drained; true
   // when the caller must StartRead.
   bool ResumeRead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
