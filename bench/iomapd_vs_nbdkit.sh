@@ -31,6 +31,9 @@
 #             --dirty_mb (default: the host kernel's thresholds for nbdkit's
 #             file, from /proc/sys/vm, capped at CACHE_MB)
 #   ONLY      "nbdkit" or "iomapd" to run one side alone (its columns only)
+#   IOMAPD_ENV  VAR=VALUE words set in iomapd's environment, e.g.
+#             GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
+#             (see docs/bench.md: iomapd-bench applies the same to itself)
 #   HOLD      1 (default): keep the iomapd file open between runs (see
 #             start_holder); 0: every run opens it, with a cold cache
 set -euo pipefail
@@ -43,6 +46,7 @@ iodepth=${IODEPTH:-32}
 numjobs=${NUMJOBS:-1}
 workloads=${WORKLOADS:-"randread:4k randwrite:4k read:1m write:1m"}
 only=${ONLY:-}
+iomapd_env=${IOMAPD_ENV:-}
 hold=${HOLD:-1}
 want() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 dir=${1:-$top/var/bench}
@@ -128,7 +132,7 @@ start_iomapd() {
   local img=$dir/iomapd.img i
   rm -f "$img"
   "$dir/iomapd-mkfs" --size=$((bytes * 2 + (256 << 20))) "$img" >/dev/null
-  "$dir/iomapd" --listen=127.0.0.1:0 --volume=bench="$img" \
+  env $iomapd_env "$dir/iomapd" --listen=127.0.0.1:0 --volume=bench="$img" \
     --cache_mb="$cache_mb" --dirty_background_mb="$dirty_background_mb" \
     --dirty_mb="$dirty_mb" 2>"$dir/iomapd.log" &
   pids+=($!)
