@@ -72,8 +72,17 @@ Output UsageOf(const Args& argv) {
 }
 
 xfs_io::NumUnits Units(Shell& shell) {
-  (void)shell;
-  return xfs_io::NumUnits();
+  xfs_io::NumUnits units;
+  units.block_size = shell.BlockSize();
+  return units;
+}
+
+int64_t Shell::BlockSize() {
+  if (block_size_ == 0) {
+    auto fs = client_->StatFs(volume_);
+    block_size_ = fs.ok() && fs->bsize() > 0 ? fs->bsize() : 4096;
+  }
+  return block_size_;
 }
 
 Shell::Shell(client::Client* client, std::string volume)
@@ -106,6 +115,22 @@ Output Shell::Execute(const std::string& line) {
     return out;
   }
   return Dispatch(*cmd, argv);
+}
+
+Output Shell::ExecuteOnEachFile(const std::string& line) {
+  const Args argv = xfs_io::BreakLine(line);
+  if (argv.empty()) return Output();
+  const Command* cmd = Find(argv[0]);
+  if (cmd == nullptr || cmd->oneshot) return Execute(line);
+  Output all;
+  for (size_t i = 0; i < files_.size(); i++) {
+    current_ = i;
+    Output one = Dispatch(*cmd, argv);
+    all.out += one.out;
+    all.err += one.err;
+    all.failed |= one.failed;
+  }
+  return all;
 }
 
 Output Shell::Dispatch(const Command& cmd, const Args& argv) {
@@ -245,25 +270,39 @@ Output OpenCmd(Shell& s, const Args& argv) {
   return Output();
 }
 
-Output CloseCmd(Shell& s, const Args&) {
-  auto& files = Commands::Files(s);
-  size_t& cur = Commands::CurrentIndex(s);
-  absl::Status st = Commands::Client(s).Close(files[cur].file);
-  files.erase(files.begin() + cur);
-  cur = 0;
-  Commands::Maps(s).clear();
-  if (!st.ok()) return Fail("close", st);
-  return Output();
-}
-
 std::string FileLine(const ShellFile& f, size_t i, bool current) {
   char buf[64];
   snprintf(buf, sizeof(buf), "%c%03zu%c %-14s", current ? '[' : ' ', i,
            current ? ']' : ' ', f.name.c_str());
-  return std::string(buf) + " (" + (f.sync ? "sync" : "non-sync") + "," +
-         (f.direct ? "direct" : "non-direct") + "," +
+  // iomapd's files are not on XFS: xfs_io calls them "foreign".
+  return std::string(buf) + " (foreign," + (f.sync ? "sync" : "non-sync") +
+         "," + (f.direct ? "direct" : "non-direct") + "," +
          (f.read_only ? "read-only" : "read-write") +
          (f.append ? ",append-only" : "") + ")\n";
+}
+
+std::string FileList(Shell& s) {
+  std::string list;
+  const auto& files = Commands::Files(s);
+  for (size_t i = 0; i < files.size(); i++) {
+    list += FileLine(files[i], i, i == Commands::CurrentIndex(s));
+  }
+  return list;
+}
+
+// As xfs_io: the file after the closed one becomes current (the one before
+// when the last was closed), and the remaining table is listed.
+Output CloseCmd(Shell& s, const Args&) {
+  auto& files = Commands::Files(s);
+  size_t& cur = Commands::CurrentIndex(s);
+  absl::Status st = Commands::Client(s).Close(files[cur].file);
+  if (!st.ok()) return Fail("close", st);
+  files.erase(files.begin() + cur);
+  if (cur == files.size() && cur > 0) cur--;
+  Commands::Maps(s).clear();
+  Output out;
+  out.out = FileList(s);
+  return out;
 }
 
 Output FileCmd(Shell& s, const Args& argv) {
@@ -280,9 +319,7 @@ Output FileCmd(Shell& s, const Args& argv) {
     }
     Commands::CurrentIndex(s) = n;
   }
-  for (size_t i = 0; i < files.size(); i++) {
-    out.out += FileLine(files[i], i, i == Commands::CurrentIndex(s));
-  }
+  out.out = FileList(s);
   return out;
 }
 
@@ -352,20 +389,20 @@ std::vector<Shell::Command> FileCommands() {
       {"close", "c", 0, 0, true, "", "close the current open file",
        " Closes the current file (and its open-file id on the server); the\n"
        " first remaining file becomes current.\n",
-       CloseCmd},
-      {"file", "f", 0, 1, false, "[N]", "set the current file",
-       " Lists the open files, or makes file N current.\n", FileCmd},
+       CloseCmd, kOneShot},
+      {"file", "f", 0, 1, true, "[N]", "set the current file",
+       " Lists the open files, or makes file N current.\n", FileCmd, kOneShot},
       {"help", "?", 0, 1, false, "[command]", "help for one or all commands",
-       " Shows every command, or the details of one.\n", HelpCmd},
+       " Shows every command, or the details of one.\n", HelpCmd, kOneShot},
       {"ls", nullptr, 0, 1, false, "[path]", "list a directory",
        " Lists the entries of a directory of the volume (default: the root),\n"
        " one per line, directories with a trailing '/'.\n",
-       LsCmd},
+       LsCmd, kOneShot},
       {"mkdir", nullptr, 1, 1, false, "path", "make a directory",
-       " Creates a directory (mode 0755).\n", MkdirCmd},
+       " Creates a directory (mode 0755).\n", MkdirCmd, kOneShot},
       {"mv", nullptr, 2, 2, false, "from to", "rename a file or directory",
        " Renames within the volume, replacing an existing target file.\n",
-       MvCmd},
+       MvCmd, kOneShot},
       {"open", "o", 0, -1, false, "[-adfrst] [-m mode] [path]",
        "open the file specified by path",
        " Opens a file of the volume and makes it current. Without a path,\n"
@@ -377,13 +414,13 @@ std::vector<Shell::Command> FileCommands() {
        " -r -- read-only\n"
        " -s -- synchronous writes (O_SYNC)\n"
        " -t -- truncate to zero length\n",
-       OpenCmd},
+       OpenCmd, kOneShot},
       {"quit", "q", 0, 0, false, "", "exit the program", " Leaves iomapsh.\n",
-       QuitCmd},
+       QuitCmd, kOneShot},
       {"rm", nullptr, 1, 1, false, "path", "remove a file",
-       " Unlinks a file.\n", RemoveCmd},
+       " Unlinks a file.\n", RemoveCmd, kOneShot},
       {"rmdir", nullptr, 1, 1, false, "path", "remove an empty directory",
-       " Removes an empty directory.\n", RemoveCmd},
+       " Removes an empty directory.\n", RemoveCmd, kOneShot},
       {"stat", nullptr, 0, 1, true, "[-v|-r]",
        "statistics on the currently open file",
        " Prints the open file's mode flags, inode number, type, size and\n"

@@ -36,8 +36,11 @@ struct ShellFile {
 };
 
 // A "mapping" made by mmap: mwrite/mread act on it through the MapWrite
-// and Read RPCs.
+// and Read RPCs, on the file that was current at mmap time (as a real
+// mapping stays with its file whichever file is current later).
 struct Mapping {
+  std::string name;       // the mapped file's name, for the listing
+  client::OpenFile file;  // the mapped file
   int64_t offset = 0;
   int64_t length = 0;
   bool read = true;
@@ -49,8 +52,18 @@ class Shell {
   // `client` must outlive the Shell. `volume` "" means the client's default.
   Shell(client::Client* client, std::string volume);
 
-  // Runs one line (words separated by spaces, as xfs_io splits them).
+  // Runs one line (words separated by spaces, as xfs_io splits them) once,
+  // on the current file: what xfs_io does with an interactive command and
+  // with -C.
   xfs_io::Output Execute(const std::string& line);
+
+  // Runs one line as xfs_io runs a -c command: a command that works on a
+  // file runs on every open file in table order, each in turn becoming the
+  // current file (the last one stays current), and the outputs are
+  // concatenated; with no open file it runs on none and prints nothing.
+  // One-shot commands (open, close, file, help, quit, reflink, dedupe,
+  // mmap and the namespace commands) run once, as Execute.
+  xfs_io::Output ExecuteOnEachFile(const std::string& line);
 
   // Opens `path` as `open` would with the option letters in `flags`
   // ("f", "r", "d", "s", "t", "a").
@@ -63,6 +76,11 @@ class Shell {
 
   // Every command's name, for completion and `help`.
   std::vector<std::string> CommandNames() const;
+
+  // The volume's block size (StatFs, asked once; 4096 if that fails): the
+  // unit of cvtnum's "b" suffix and pread/pwrite's default buffer size, as
+  // xfs_io uses the filesystem's block size.
+  int64_t BlockSize();
 
   struct Command;  // the table (iomapsh.cc)
 
@@ -83,6 +101,7 @@ class Shell {
   std::vector<Mapping> maps_;
   size_t current_map_ = 0;
   bool quit_ = false;
+  int64_t block_size_ = 0;  // 0 until BlockSize() asked the server
   std::function<timeval()> clock_;
 };
 

@@ -23,7 +23,13 @@ struct Shell::Command {
   const char* oneline;
   const char* help;
   CommandFn fn;
+  // Runs once per -c command instead of once per open file (xfs_io's
+  // CMD_FLAG_ONESHOT).
+  bool oneshot = false;
 };
+
+// The `oneshot` value of a one-shot command's table entry.
+constexpr bool kOneShot = true;
 
 // The positive errno of a failed status.
 int ErrnumOf(const absl::Status& status);

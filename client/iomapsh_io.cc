@@ -1,8 +1,10 @@
 // iomapsh data commands: pread, pwrite, fsync, fdatasync, truncate and the
 // fallocate family.
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 
+#include "base/errno.h"
 #include "client/iomapsh_internal.h"
 
 namespace iomapsh {
@@ -34,6 +36,16 @@ bool Num(Shell& s, const std::string& word, const char* what, int64_t* value,
   return false;
 }
 
+// The -b buffer size, with xfs_io's message for a non-number.
+bool BufferSize(Shell& s, const std::string& word, int64_t* bsize,
+                Output* out) {
+  *bsize = xfs_io::CvtNum(Units(s).block_size, Units(s).sector_size, word);
+  if (*bsize >= 0) return true;
+  out->out += "non-numeric bsize -- " + word + "\n";
+  out->failed = true;
+  return false;
+}
+
 uint32_t FileIoFlags(const ShellFile& f) {
   return f.direct ? v1::IO_FLAG_DIRECT : 0;
 }
@@ -47,19 +59,21 @@ Output PreadCmd(Shell& s, const Args& argv) {
   int64_t bsize = Units(s).block_size, off = 0, count = 0;
   bool compact = false, quiet = false, verbose = false;
   for (const auto& [c, v] : p.opts) {
-    if (c == 'b' && !Num(s, v, "bsize", &bsize, &out)) return out;
+    if (c == 'b' && !BufferSize(s, v, &bsize, &out)) return out;
     compact |= c == 'C';
     quiet |= c == 'q';
     verbose |= c == 'v';
   }
   if (p.operands.size() != 2) return UsageOf(argv);
-  if (!Num(s, p.operands[0], "offset", &off, &out) ||
-      !Num(s, p.operands[1], "length", &count, &out)) {
-    return out;
-  }
+  // xfs_io 6.1's pread does not check its numbers: a non-number is -1, an
+  // offset that pread(2) refuses, and a length that reads up to EOF.
+  const xfs_io::NumUnits units = Units(s);
+  off = xfs_io::CvtNum(units.block_size, units.sector_size, p.operands[0]);
+  count = xfs_io::CvtNum(units.block_size, units.sector_size, p.operands[1]);
+  if (off < 0) return Fail("pread", base::ErrnoStatus(-EINVAL, "offset"));
   ShellFile* f = Commands::Current(s);
   const timeval start = Commands::Now(s);
-  int64_t total = 0, pos = off, left = count;
+  int64_t total = 0, pos = off, left = count < 0 ? INT64_MAX : count;
   int ops = 0;
   while (left > 0) {
     const int64_t want = std::min(left, bsize);
@@ -73,6 +87,7 @@ Output PreadCmd(Shell& s, const Args& argv) {
     pos += data->size();
     left -= data->size();
   }
+  if (count < 0) count = total;  // as xfs_io reports a read to EOF
   if (!quiet) {
     out.out += xfs_io::IoReport("read", Commands::Elapsed(s, start), off, count,
                                 total, ops, compact);
@@ -93,7 +108,7 @@ bool ParsePwriteOpts(Shell& s, const xfs_io::ParsedOpts& p, PwriteArgs* a,
                      Output* out) {
   a->bsize = Units(s).block_size;
   for (const auto& [c, v] : p.opts) {
-    if (c == 'b' && !Num(s, v, "bsize", &a->bsize, out)) return false;
+    if (c == 'b' && !BufferSize(s, v, &a->bsize, out)) return false;
     if (c == 'S') a->seed = static_cast<unsigned>(strtoul(v.c_str(), 0, 0));
     if (c == 'A') a->flags |= v1::IO_FLAG_ATOMIC;
     if (c == 'D') a->flags |= v1::IO_FLAG_DSYNC;
@@ -123,7 +138,7 @@ Output PwriteCmd(Shell& s, const Args& argv) {
   const timeval start = Commands::Now(s);
   int64_t total = 0;
   int ops = 0;
-  for (int64_t pos = off; total < count;) {
+  for (int64_t pos = off; total < count && a.bsize > 0;) {
     const int64_t want = std::min(count - total, a.bsize);
     auto n = Commands::Client(s).Write(f->file, pos, buffer.substr(0, want),
                                        a.flags | FileIoFlags(*f));

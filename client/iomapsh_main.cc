@@ -1,7 +1,8 @@
-// iomapsh [-s server] [-V volume] [-frdt] [-c cmd]... [path]
+// iomapsh [-s server] [-V volume] [-frdt] [-c cmd]... [-C cmd]... [path]
 //
 // Connects to iomapd, optionally opens `path` on the volume, then runs the
-// -c commands in order, or reads commands interactively with readline
+// -c and -C commands in order (-c on every open file, -C on the current
+// one, as xfs_io), or reads commands interactively with readline
 // history. Exits 1 if any command failed (or the server is unreachable).
 #include <readline/history.h>
 #include <readline/readline.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/client.h"
@@ -21,19 +23,22 @@ namespace {
 struct Flags {
   client::ClientOptions options;
   std::string open_flags;
-  std::vector<std::string> commands;
+  // Each command line and whether it runs on every open file (-c).
+  std::vector<std::pair<std::string, bool>> commands;
   std::string path;
 };
 
 void Usage() {
   fprintf(stderr,
-          "usage: iomapsh [-s server] [-V volume] [-dfrt] [-c cmd]... "
+          "usage: iomapsh [-s server] [-V volume] [-dfrt] [-c|-C cmd]... "
           "[path]\n"
           "  -s  server address (default %s)\n"
           "  -V  volume (default %s)\n"
           "  -f  create path if missing; -r read-only; -d direct I/O; -t "
           "truncate\n"
-          "  -c  run a command (repeatable); without -c, interactive\n",
+          "  -c  run a command on every open file (repeatable)\n"
+          "  -C  run a command on the current file (repeatable)\n"
+          "      without -c or -C, interactive\n",
           client::kDefaultTarget, client::kDefaultVolume);
   exit(1);
 }
@@ -41,10 +46,11 @@ void Usage() {
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
   int c;
-  while ((c = getopt(argc, argv, "c:dfrs:tV:h")) != -1) {
+  while ((c = getopt(argc, argv, "c:C:dfrs:tV:h")) != -1) {
     switch (c) {
       case 'c':
-        f.commands.push_back(optarg);
+      case 'C':
+        f.commands.emplace_back(optarg, c == 'c');
         break;
       case 'd':
       case 'f':
@@ -135,8 +141,8 @@ int main(int argc, char** argv) {
     if (!ok) return 1;
   }
   if (flags.commands.empty()) return Interactive(shell) && ok ? 0 : 1;
-  for (const std::string& cmd : flags.commands) {
-    ok &= Print(shell.Execute(cmd));
+  for (const auto& [cmd, each_file] : flags.commands) {
+    ok &= Print(each_file ? shell.ExecuteOnEachFile(cmd) : shell.Execute(cmd));
     if (shell.quit()) break;
   }
   return ok ? 0 : 1;

@@ -80,14 +80,14 @@ Output FiemapCmd(Shell& s, const Args& argv) {
 
 // ---------------------------------------------------------------- bmap
 
-// Every extent of the file, synced first (GETBMAPX flushes delalloc).
-int AllExtents(Shell& s, const ShellFile& f,
+// Every extent of the file; `flags` are the FIEMAP request flags.
+int AllExtents(Shell& s, const ShellFile& f, uint32_t flags,
                std::vector<xfs_io::FiemapExtent>* all) {
+  all->clear();
   uint64_t start = 0;
   for (;;) {
     std::vector<xfs_io::FiemapExtent> batch;
-    int ret = FiemapCall(s, f, start, ~0ULL, xfs_io::kFiemapFlagSync,
-                         kBmapBatch, &batch);
+    int ret = FiemapCall(s, f, start, ~0ULL, flags, kBmapBatch, &batch);
     if (ret < 0) return ret;
     if (batch.empty()) return 0;
     all->insert(all->end(), batch.begin(), batch.end());
@@ -97,13 +97,31 @@ int AllExtents(Shell& s, const ShellFile& f,
   }
 }
 
+bool HasDelalloc(const std::vector<xfs_io::FiemapExtent>& extents) {
+  for (const xfs_io::FiemapExtent& e : extents) {
+    if (e.flags & xfs_io::kFiemapExtentDelalloc) return true;
+  }
+  return false;
+}
+
+// The map GETBMAPX would report. XFS writes dirty pages back first only
+// when the inode has delayed allocations (or an in-core size past the
+// on-disk size, which the protocol does not show): an unsynced FIEMAP
+// first, and a synced one when it shows delalloc extents.
+int BmapExtents(Shell& s, const ShellFile& f,
+                std::vector<xfs_io::FiemapExtent>* extents) {
+  int ret = AllExtents(s, f, 0, extents);
+  if (ret < 0 || !HasDelalloc(*extents)) return ret;
+  return AllExtents(s, f, xfs_io::kFiemapFlagSync, extents);
+}
+
 Output BmapCmd(Shell& s, const Args& argv) {
   xfs_io::BmapArgs args;
   Output out;
   if (!xfs_io::ParseBmap(argv, &args, &out)) return out;
   ShellFile* f = Commands::Current(s);
   std::vector<xfs_io::FiemapExtent> extents;
-  int ret = AllExtents(s, *f, &extents);
+  int ret = BmapExtents(s, *f, &extents);
   auto attr = Commands::Client(s).Stat(f->file.handle);
   if (ret == 0 && !attr.ok()) ret = -ErrnumOf(attr.status());
   if (ret < 0) {
@@ -185,7 +203,11 @@ Output ReflinkCmd(Shell& s, const Args& argv) {
   auto n = Commands::Client(s).CloneRange(src->handle, a.src, f->file.handle,
                                           a.dst, a.len);
   Commands::Client(s).Close(*src).IgnoreError();
-  if (!n.ok()) return Fail("reflink", n.status());
+  // xfs_io uses FICLONE (XFS_IOC_CLONE) when all three numbers are 0.
+  const bool whole = a.src == 0 && a.dst == 0 && a.len == 0;
+  if (!n.ok()) {
+    return Fail(whole ? "XFS_IOC_CLONE" : "XFS_IOC_CLONE_RANGE", n.status());
+  }
   if (!a.quiet) {
     // xfs_io reports the requested length (0/0 for a whole-file clone).
     out.out = xfs_io::IoReport("linked", Commands::Elapsed(s, start), a.dst,
@@ -280,7 +302,7 @@ std::vector<Shell::Command> MapCommands() {
        "dedupes a number of bytes at a specified offset",
        " Shares infile's [src_off, src_off+len) with the open file at\n"
        " dst_off if their contents are identical (FIDEDUPERANGE).\n",
-       DedupeCmd},
+       DedupeCmd, kOneShot},
       {"fiemap", nullptr, 0, -1, true, "[-alv] [-n nx] [offset [len]]",
        "print block mapping for a file",
        " Prints the extents FS_IOC_FIEMAP reports (synced first), in 512-byte\n"
@@ -294,7 +316,7 @@ std::vector<Shell::Command> MapCommands() {
        "reflinks an entire file, or a number of bytes at a specified offset",
        " Shares infile's blocks with the open file (FICLONERANGE); without a\n"
        " range, the whole file.\n",
-       ReflinkCmd},
+       ReflinkCmd, kOneShot},
       {"seek", nullptr, 2, 5, true, "-a | -d | -h [-r] off",
        "locate the next data and/or hole",
        " Prints the next data (-d), hole (-h) or both (-a) at or after off,\n"

@@ -36,15 +36,14 @@ Output NoMapping() {
   return out;
 }
 
-std::string MapLine(const Mapping& m, size_t i, bool current,
-                    const std::string& name) {
+std::string MapLine(const Mapping& m, size_t i, bool current) {
   char buf[256];
   snprintf(buf, sizeof(buf),
            "%c%03zu%c 0x%llx - 0x%llx %c%c%c %-16s (%lld : %lld)\n",
            current ? '[' : ' ', i, current ? ']' : ' ',
            static_cast<unsigned long long>(m.offset),
            static_cast<unsigned long long>(m.offset + m.length),
-           m.read ? 'r' : '-', m.write ? 'w' : '-', '-', name.c_str(),
+           m.read ? 'r' : '-', m.write ? 'w' : '-', '-', m.name.c_str(),
            static_cast<long long>(m.offset), static_cast<long long>(m.length));
   return buf;
 }
@@ -54,16 +53,17 @@ Output MmapCmd(Shell& s, const Args& argv) {
   Output out;
   if (!ParseOpts(argv, "rwxS", &p, &out)) return out;
   auto& maps = Commands::Maps(s);
-  const std::string& name = Commands::Current(s)->name;
   if (p.operands.empty() && p.opts.empty()) {
     if (maps.empty()) return NoMapping();
     for (size_t i = 0; i < maps.size(); i++) {
-      out.out += MapLine(maps[i], i, i == Commands::CurrentMap(s), name);
+      out.out += MapLine(maps[i], i, i == Commands::CurrentMap(s));
     }
     return out;
   }
   if (p.operands.size() != 2) return UsageOf(argv);
   Mapping m;
+  m.name = Commands::Current(s)->name;
+  m.file = Commands::Current(s)->file;
   m.offset = xfs_io::CvtNum(4096, 512, p.operands[0]);
   m.length = xfs_io::CvtNum(4096, 512, p.operands[1]);
   if (m.offset < 0 || m.length < 0) return UsageOf(argv);
@@ -125,8 +125,7 @@ Output MwriteCmd(Shell& s, const Args& argv) {
     out.failed = true;
     return out;
   }
-  auto n = Commands::Client(s).MapWrite(Commands::Current(s)->file, off,
-                                        std::string(len, seed));
+  auto n = Commands::Client(s).MapWrite(m->file, off, std::string(len, seed));
   if (!n.ok()) return Fail("mwrite", n.status());
   return out;
 }
@@ -142,7 +141,7 @@ Output MreadCmd(Shell& s, const Args& argv) {
   int64_t off = 0, len = 0;
   if (p.operands.size() > 2) return UsageOf(argv);
   if (!MapRange(*m, p.operands, &off, &len, &out)) return out;
-  auto data = Commands::Client(s).Read(Commands::Current(s)->file, off, len);
+  auto data = Commands::Client(s).Read(m->file, off, len);
   if (!data.ok()) return Fail("mread", data.status());
   if (verbose) out.out = xfs_io::DumpBuffer(off, *data);
   return out;
@@ -156,8 +155,7 @@ Output MsyncCmd(Shell& s, const Args& argv) {
   if (m == nullptr) return NoMapping();
   int64_t off = 0, len = 0;
   if (!MapRange(*m, p.operands, &off, &len, &out)) return out;
-  absl::Status st =
-      Commands::Client(s).Fsync(Commands::Current(s)->file, false, off, len);
+  absl::Status st = Commands::Client(s).Fsync(m->file, false, off, len);
   if (!st.ok()) return Fail("msync", st);
   return out;
 }
@@ -179,7 +177,7 @@ std::vector<Shell::Command> MmapCommands() {
        " Records a mapping of [off, off+len) of the current file for mwrite,\n"
        " mread and msync (-r, -w: protection; default both). Without\n"
        " arguments, lists the mappings.\n",
-       MmapCmd},
+       MmapCmd, kOneShot},
       {"mread", "mr", 0, -1, true, "[-frv] [off len]",
        "reads data from a region in the current memory mapping",
        " Loads the range (default: the whole mapping); -v dumps it.\n",

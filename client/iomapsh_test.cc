@@ -1,9 +1,10 @@
 // iomapsh end to end through the client library, against an in-process
-// fake iomapd that keeps files in memory (4 KiB blocks, written or
-// unwritten). The fake is only a peer speaking docs/protocol.md; what is
-// tested is iomapsh's parsing, its calls and its xfs_io-identical output.
-// The shell's clock advances 66 us per reading, so the timing lines come out
-// exactly as xfs_io printed them for the same elapsed time.
+// fake iomapd that keeps files in memory (4 KiB blocks: written, unwritten,
+// or dirty in the cache as delalloc or over unwritten until a sync). The fake
+// is only a peer speaking docs/protocol.md; what is tested is iomapsh's
+// parsing, its calls and its xfs_io-identical output. The shell's clock
+// advances 66 us per reading, so the timing lines come out exactly as xfs_io
+// printed them for the same elapsed time.
 #include "client/iomapsh.h"
 
 #include <cerrno>
@@ -28,11 +29,15 @@ const bool kGrpcKeptAlive = (grpc_init(), true);
 
 constexpr int64_t kBlock = 4096;
 
+// A block's state; the dirty ones turn kWritten at Fsync or a synced
+// Fiemap.
+enum class Block { kWritten, kUnwritten, kDelalloc, kDirtyUnwritten };
+
 struct Node {
   bool dir = false;
   std::map<std::string, uint64_t> children;
-  std::string data;                // size == file size
-  std::map<int64_t, bool> blocks;  // allocated block -> unwritten
+  std::string data;                 // size == file size
+  std::map<int64_t, Block> blocks;  // mapped (or delalloc) blocks
 };
 
 class FakeFs final : public v1::Iomapd::Service {
@@ -150,8 +155,9 @@ class FakeFs final : public v1::Iomapd::Service {
     r->set_result(q->data().size());
     return grpc::Status::OK;
   }
-  grpc::Status Fsync(grpc::ServerContext*, const v1::FsyncRequest*,
+  grpc::Status Fsync(grpc::ServerContext*, const v1::FsyncRequest* q,
                      v1::FsyncResponse*) override {
+    WriteBack(q->handle().inode());
     return fsync_errno ? wire::ErrnoToGrpcStatus(fsync_errno, "writeback")
                        : grpc::Status::OK;
   }
@@ -165,7 +171,7 @@ class FakeFs final : public v1::Iomapd::Service {
     const bool want_data = q->whence() == v1::WHENCE_DATA;
     for (int64_t b = q->offset() / kBlock; b * kBlock < size; b++) {
       auto it = n.blocks.find(b);
-      const bool data = it != n.blocks.end() && !it->second;
+      const bool data = it != n.blocks.end() && it->second != Block::kUnwritten;
       if (data == want_data) {
         r->set_result(std::max(q->offset(), b * kBlock));
         return grpc::Status::OK;
@@ -186,6 +192,11 @@ class FakeFs final : public v1::Iomapd::Service {
                          v1::FallocateResponse*) override;
   grpc::Status CloneRange(grpc::ServerContext*, const v1::CloneRangeRequest* q,
                           v1::CloneRangeResponse* r) override {
+    // Linux refuses unaligned offsets and a file cloned onto itself.
+    if (q->src_offset() % kBlock || q->dst_offset() % kBlock ||
+        q->src().inode() == q->dst().inode()) {
+      return wire::ErrnoToGrpcStatus(EINVAL, "clone range");
+    }
     std::string src = nodes_[q->src().inode()].data;
     int64_t len = q->length() ? q->length() : src.size();
     Store(q->dst().inode(), q->dst_offset(), src.substr(q->src_offset(), len),
@@ -220,8 +231,14 @@ class FakeFs final : public v1::Iomapd::Service {
   }
 
   int fsync_errno = 0;
+  int synced_fiemaps = 0;  // Fiemap calls with FIEMAP_FLAG_SYNC
 
  private:
+  void WriteBack(uint64_t ino) {
+    for (auto& [b, state] : nodes_[ino].blocks) {
+      if (state != Block::kUnwritten) state = Block::kWritten;
+    }
+  }
   static v1::FileHandle H(uint64_t ino) {
     v1::FileHandle h;
     h.set_volume("default");
@@ -259,7 +276,12 @@ class FakeFs final : public v1::Iomapd::Service {
       n.data.resize(end, '\0');
     }
     n.data.replace(off, bytes.size(), bytes);
-    for (int64_t b = off / kBlock; b * kBlock < end; b++) n.blocks[b] = false;
+    for (int64_t b = off / kBlock; b * kBlock < end; b++) {
+      auto [it, added] = n.blocks.emplace(b, Block::kDelalloc);
+      if (!added && it->second == Block::kUnwritten) {
+        it->second = Block::kDirtyUnwritten;
+      }
+    }
   }
 
   std::map<uint64_t, Node> nodes_;
@@ -274,14 +296,22 @@ grpc::Status FakeFs::Fiemap(grpc::ServerContext*, const v1::FiemapRequest* q,
     r->set_bad_flags(q->flags() & ~1u);
     return wire::ErrnoToGrpcStatus(EBADR, "flags", r);
   }
+  if (q->flags() & 1) {
+    synced_fiemaps++;
+    WriteBack(q->handle().inode());
+  }
   const Node& n = nodes_[q->handle().inode()];
   const uint64_t start = q->start();
   const uint64_t end = q->length() < 0 ? ~0ULL : start + q->length();
   std::vector<v1::FiemapExtent> all;
-  for (const auto& [b, unwritten] : n.blocks) {
+  for (const auto& [b, state] : n.blocks) {
     const uint64_t lo = b * kBlock;
     if (lo + kBlock <= start || lo >= end) continue;
-    const uint32_t flags = unwritten ? 0x800 : 0;
+    const bool unwritten =
+        state == Block::kUnwritten || state == Block::kDirtyUnwritten;
+    const uint32_t flags = state == Block::kDelalloc ? 0x6
+                           : unwritten               ? 0x800
+                                                     : 0;
     if (!all.empty() && all.back().logical() + all.back().length() == lo &&
         all.back().flags() == flags) {
       all.back().set_length(all.back().length() + kBlock);
@@ -289,7 +319,8 @@ grpc::Status FakeFs::Fiemap(grpc::ServerContext*, const v1::FiemapRequest* q,
     }
     v1::FiemapExtent e;
     e.set_logical(lo);
-    e.set_physical(lo + (1 << 20));  // the same for every file
+    // The same for every file; delalloc has no address yet.
+    e.set_physical(state == Block::kDelalloc ? 0 : lo + (1 << 20));
     e.set_length(kBlock);
     e.set_flags(flags);
     all.push_back(e);
@@ -315,7 +346,9 @@ grpc::Status FakeFs::Fallocate(grpc::ServerContext*,
   switch (q->mode()) {
     case 0:
     case 1:
-      for (int64_t b = first; b <= last; b++) n.blocks.emplace(b, true);
+      for (int64_t b = first; b <= last; b++) {
+        n.blocks.emplace(b, Block::kUnwritten);
+      }
       if (q->mode() == 0 &&
           q->offset() + q->length() > static_cast<int64_t>(n.data.size())) {
         n.data.resize(q->offset() + q->length(), '\0');
@@ -544,6 +577,113 @@ TEST_F(IomapshTest, DedupeReports) {
   EXPECT_EQ(Run("dedupe /a 0 0", true),
             "bad argument count 3 to dedupe, expected at least 4 "
             "arguments\n");
+}
+
+// Runs `line` as a -c command; EXPECTs its failure flag.
+std::string RunEach(Shell& shell, const std::string& line, bool fail = false) {
+  xfs_io::Output out = shell.ExecuteOnEachFile(line);
+  EXPECT_EQ(out.failed, fail) << line << "\n" << out.out << out.err;
+  return out.out + out.err;
+}
+
+TEST_F(IomapshTest, CommandLineCommandsRunOnEveryOpenFile) {
+  Shell& sh = *shell_;
+  // With no file open, a file command runs on none; one-shot ones run.
+  EXPECT_EQ(RunEach(sh, "pwrite 0 4k"), "");
+  EXPECT_EQ(RunEach(sh, "close", true), "no files are open, try 'help open'\n");
+  EXPECT_EQ(RunEach(sh, "open -f /one"), "");
+  EXPECT_EQ(RunEach(sh, "open -f /two"), "");
+  EXPECT_EQ(RunEach(sh, "file"),
+            " 000  /one           (foreign,non-sync,non-direct,read-write)\n"
+            "[001] /two           (foreign,non-sync,non-direct,read-write)\n");
+  EXPECT_EQ(RunEach(sh, "file 0"),
+            "[000] /one           (foreign,non-sync,non-direct,read-write)\n"
+            " 001  /two           (foreign,non-sync,non-direct,read-write)\n");
+  EXPECT_EQ(RunEach(sh, "pwrite -q -S 0x12 0 4k"), "");
+  EXPECT_EQ(RunEach(sh, "fiemap"),
+            "/one:\n\t0: [0..7]: 2048..2055\n"
+            "/two:\n\t0: [0..7]: 2048..2055\n");
+  // The iteration leaves the last file current.
+  EXPECT_EQ(RunEach(sh, "file"),
+            " 000  /one           (foreign,non-sync,non-direct,read-write)\n"
+            "[001] /two           (foreign,non-sync,non-direct,read-write)\n");
+  // One-shot: reflink runs once, into the current file; stat runs on both.
+  EXPECT_EQ(RunEach(sh, "reflink -q /one 0 4k 4k"), "");
+  const std::string stats = RunEach(sh, "stat");
+  const size_t one = stats.find("stat.size = 4096\n");
+  ASSERT_NE(one, std::string::npos) << stats;
+  EXPECT_NE(stats.find("stat.size = 8192\n", one), std::string::npos) << stats;
+  // Interactive commands (Execute) run once, on the current file.
+  EXPECT_EQ(Run("fiemap"), "/two:\n\t0: [0..15]: 2048..2063\n");
+}
+
+TEST_F(IomapshTest, CloseKeepsPositionAndListsFiles) {
+  Run("open -f /a");
+  Run("open -f /b");
+  Run("open -f /c");
+  Run("file 1");
+  EXPECT_EQ(Run("close"),
+            " 000  /a             (foreign,non-sync,non-direct,read-write)\n"
+            "[001] /c             (foreign,non-sync,non-direct,read-write)\n");
+  EXPECT_EQ(Run("close"),
+            "[000] /a             (foreign,non-sync,non-direct,read-write)\n");
+  EXPECT_EQ(Run("close"), "");
+  EXPECT_EQ(Run("file", true), "no files are open, try 'help open'\n");
+}
+
+TEST_F(IomapshTest, ReflinkErrorsNameTheIoctl) {
+  Run("open -f /src");
+  Run("pwrite -q 0 64k");
+  Run("open -f /dst");
+  EXPECT_EQ(Run("reflink /src 1000 64k 4k", true),
+            "XFS_IOC_CLONE_RANGE: Invalid argument\n");
+  EXPECT_EQ(Run("reflink /dst", true), "XFS_IOC_CLONE: Invalid argument\n");
+  EXPECT_EQ(Run("reflink /dst 0 0 0", true),
+            "XFS_IOC_CLONE: Invalid argument\n");
+  EXPECT_EQ(Run("reflink /nosuch 0 0 4k", true),
+            "/nosuch: No such file or directory\n");
+}
+
+TEST_F(IomapshTest, PreadPassesNonNumbersOnAsXfsIo61) {
+  Run("open -f /p");
+  Run("pwrite -q 0 8k");
+  EXPECT_EQ(Run("pread x 10", true), "pread: Invalid argument\n");
+  EXPECT_EQ(Run("pread -q x 10", true), "pread: Invalid argument\n");
+  EXPECT_EQ(Run("pread 0 x").substr(0, 57),
+            "read 8192/8192 bytes at offset 0\n8 KiB, 2 ops; 0.0000 sec");
+  EXPECT_EQ(Run("pread -b 1000 100 x").substr(0, 59),
+            "read 8092/8092 bytes at offset 100\n8 KiB, 9 ops; 0.0000 sec");
+  EXPECT_EQ(Run("pread 20k x").substr(0, 36),
+            "read 0/0 bytes at offset 20480\n0.000");
+  // The other numbers are still checked, with xfs_io's messages.
+  EXPECT_EQ(Run("pread -b x 0 10", true), "non-numeric bsize -- x\n");
+  EXPECT_EQ(Run("pwrite -b x 0 10", true), "non-numeric bsize -- x\n");
+  EXPECT_EQ(Run("pwrite 0 x", true), "non-numeric length argument -- x\n");
+  // A zero buffer size transfers nothing (and does not spin).
+  EXPECT_EQ(Run("pwrite -b 0 0 10").substr(0, 52),
+            "wrote 0/10 bytes at offset 0\n0.000000 bytes, 0 ops; ");
+}
+
+TEST_F(IomapshTest, BmapWritesBackOnlyForDelalloc) {
+  Run("open -f /b");
+  Run("falloc 0 16k");
+  Run("pwrite -q 4k 4k");  // dirty over unwritten, inside EOF
+  const int synced = fs_->synced_fiemaps;
+  EXPECT_EQ(Run("bmap -vp"),
+            "/b:\n"
+            " EXT: FILE-OFFSET      BLOCK-RANGE      AG AG-OFFSET        TOTAL "
+            "FLAGS\n"
+            "   0: [0..31]:         2048..2079        0 (2048..2079)        32 "
+            "010000\n");
+  EXPECT_EQ(fs_->synced_fiemaps, synced);
+  Run("pwrite -q 16k 4k");  // delalloc past the preallocation
+  EXPECT_EQ(Run("bmap -p"),
+            "/b:\n"
+            "\t0: [0..7]: 2048..2055\n"
+            "\t1: [8..15]: 2056..2063\n"
+            "\t2: [16..31]: 2064..2079\n"
+            "\t3: [32..39]: 2080..2087\n");
+  EXPECT_EQ(fs_->synced_fiemaps, synced + 1);
 }
 
 TEST_F(IomapshTest, HelpCoversEveryCommand) {

@@ -22,15 +22,11 @@ export PATH="$PATH:/usr/sbin:/sbin"
 declare -A KNOWN_DIFFS=(
   [022-fiemap-range-clipping]="iomapd reports whole extents for a ranged FIEMAP; XFS trims each mapping to the queried range"
   [034-fiemap-xattr-fork]="iomapd answers FIEMAP_FLAG_XATTR with EBADR (fs passes no xattr ops to iomap::Fiemap); XFS reports its absent attribute fork as no extents"
-  [043-bmap-dirty-over-unwritten]="iomapsh's bmap always writes back first (synced FIEMAP); XFS's GETBMAPX only with delalloc blocks or in-core size > on-disk size"
   [075-seek-unwritten-context-readahead]="iomapd's readahead does not treat a read after cached pages as sequential (the kernel's page_cache_sync_ra history check), so fewer unwritten pages are cached"
   [091-reflink-cow-write]="XFS's COW extent size hint (32 blocks) sends the unshared block at 60k through the COW fork too (new extent 60k..68k); iomapd overwrites it in place"
-  [092-reflink-bad-ranges]="iomapsh prefixes reflink errors 'reflink:' where xfs_io prints XFS_IOC_CLONE_RANGE: (XFS_IOC_CLONE: without a range)"
   [103-truncate-up-keeps-prealloc]="a growing truncate frees iomapd's KEEP_SIZE preallocation past the new EOF; XFS keeps it"
   [114-direct-io]="fs refuses O_DIRECT opens (EOPNOTSUPP)"
-  [120-open-file-listing]="iomapsh runs a command on the current file only (xfs_io: on every open file) and its file listing omits the filesystem type word"
   [121-fcollapse-finsert]="fs has no FALLOC_FL_COLLAPSE_RANGE/INSERT_RANGE yet (EOPNOTSUPP)"
-  [123-pread-non-numeric]="iomapsh's pread rejects non-numeric numbers; xfs_io 6.1 passes -1 on (EINVAL offset, read-to-EOF length)"
 )
 
 XFS_ONLY=0
