@@ -581,12 +581,16 @@ int Volume::SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
 // --- Open / close.
 
 int Volume::Open(FileHandle h, std::unique_ptr<OpenFile>* out) {
+  // The attributes are read under open_mu_: a last close running before we
+  // got it may have persisted a newer size and dropped the in-core inode,
+  // and an in-core inode built from a size sampled before that would lose
+  // what that close wrote (concurrent O_APPEND writers lost records).
+  base::MutexLock l(&open_mu_);
   InodeAttr attr;
   int r = ns_->GetAttr(h, &attr);
   if (r != 0) return r;
   if (attr.is_dir()) return -EISDIR;
   if (!S_ISREG(attr.mode)) return -EINVAL;
-  base::MutexLock l(&open_mu_);
   if (r = ns_->Open(h); r != 0) return r;
   std::unique_ptr<VolInode>& vi = incore_[h.ino];
   if (vi == nullptr) {
