@@ -65,6 +65,13 @@ class Ops {
 
   // ---- data (ops_data.cc)
   Outcome Read(const v1::ReadRequest& q, v1::ReadResponse* r);
+  // io_uring's inline attempt at a read of an open file: runs `q` with
+  // NOWAIT (try-locks, cached pages, no I/O, never blocks; callable from a
+  // gRPC thread). True when that settles it, with *r and *o filled:
+  // success, 0 at EOF, an error other than EAGAIN, or any answer to a
+  // client's own NOWAIT read. False when it must run again on the executor
+  // (it would block, or came back short): *r is cleared then.
+  bool TryReadNowait(const v1::ReadRequest& q, v1::ReadResponse* r, Outcome* o);
   Outcome Write(const v1::WriteRequest& q, v1::WriteResponse* r);
   Outcome Fsync(const v1::FsyncRequest& q, v1::FsyncResponse* r);
   Outcome Seek(const v1::SeekRequest& q, v1::SeekResponse* r);

@@ -132,6 +132,22 @@ Outcome Ops::Read(const v1::ReadRequest& q, v1::ReadResponse* r) {
   return Outcome{};
 }
 
+bool Ops::TryReadNowait(const v1::ReadRequest& q, v1::ReadResponse* r,
+                        Outcome* o) {
+  if (q.open_id() == 0) return false;  // it would open (and maybe close)
+  v1::ReadRequest nowait = q;
+  nowait.set_flags(q.flags() | v1::IO_FLAG_NOWAIT);
+  *o = Read(nowait, r);
+  if (q.flags() & v1::IO_FLAG_NOWAIT) return true;
+  // Short: end of file, or NOWAIT stopped at a page not cached; only a
+  // read that returned nothing is surely at EOF.
+  const bool short_read =
+      o->ok() && r->result() != 0 && r->result() < q.length();
+  if (o->errnum != EAGAIN && !short_read) return true;
+  r->Clear();
+  return false;
+}
+
 Outcome Ops::Write(const v1::WriteRequest& q, v1::WriteResponse* r) {
   FileRef f;
   if (Outcome o =

@@ -46,7 +46,6 @@ IOMAPD_UNARY(Stat)
 IOMAPD_UNARY(SetAttr)
 IOMAPD_UNARY(Open)
 IOMAPD_UNARY(Close)
-IOMAPD_UNARY(Read)
 IOMAPD_UNARY(Write)
 IOMAPD_UNARY(Fsync)
 IOMAPD_UNARY(Seek)
@@ -60,6 +59,18 @@ IOMAPD_UNARY(SwapDeactivate)
 IOMAPD_UNARY(MapWrite)
 
 #undef IOMAPD_UNARY
+
+// A read of an open file is first tried here with NOWAIT (cached data, no
+// blocking), as the Submit stream does; the executor runs it otherwise.
+Service::Reactor* Service::Read(Ctx* c, const v1::ReadRequest* q,
+                                v1::ReadResponse* r) {
+  Outcome o;
+  if (!ops_->TryReadNowait(*q, r, &o)) return Dispatch(c, q, r, &Ops::Read);
+  Reactor* reactor = c->DefaultReactor();
+  r->set_errnum(o.errnum);
+  reactor->Finish(wire::ErrnoToGrpcStatus(o.errnum, o.message));
+  return reactor;
+}
 
 Service::Reactor* Service::Fiemap(Ctx* c, const v1::FiemapRequest* q,
                                   v1::FiemapResponse* r) {

@@ -42,6 +42,11 @@ uint64_t DataBytes(const v1::SubmitRequest& q) {
   }
 }
 
+void SetOutcome(const Outcome& o, v1::Completion* c) {
+  c->set_errnum(o.errnum);
+  if (!o.ok()) c->set_message(o.message);
+}
+
 }  // namespace
 
 SubmitReactor::SubmitReactor(Ops* ops, Executor* executor,
@@ -161,26 +166,13 @@ int SubmitReactor::AdmitOne(const v1::SubmitRequest& q, uint64_t* bytes,
 
 bool SubmitReactor::TryInline(Item* item) {
   const v1::SubmitRequest& q = item->request;
-  if (q.op_case() != v1::SubmitRequest::kRead || q.read().open_id() == 0) {
-    return false;  // without an open_id the read opens (and may close)
-  }
-  const bool client_nowait = q.read().flags() & v1::IO_FLAG_NOWAIT;
-  v1::ReadRequest nowait = q.read();
-  nowait.set_flags(nowait.flags() | v1::IO_FLAG_NOWAIT);
+  if (q.op_case() != v1::SubmitRequest::kRead) return false;
   v1::ReadResponse r;
-  Outcome o = ops_->Read(nowait, &r);
-  if (!client_nowait) {
-    if (o.errnum == EAGAIN) return false;
-    // Short: end of file, or NOWAIT stopped at a page not cached. Only a
-    // read that returns nothing at all is surely at EOF here.
-    if (o.ok() && r.result() != 0 && r.result() < q.read().length()) {
-      return false;
-    }
-  }
+  Outcome o;
+  if (!ops_->TryReadNowait(q.read(), &r, &o)) return false;
   v1::Completion c;
   c.set_tag(q.tag());
-  c.set_errnum(o.errnum);
-  if (!o.ok()) c.set_message(o.message);
+  SetOutcome(o, &c);
   c.set_result(r.result());
   c.set_data(std::move(*r.mutable_data()));
   Complete(std::move(c), item->bytes, true);
@@ -233,15 +225,6 @@ void SubmitReactor::RunChain(Chain* chain) {
   }
   MaybeFinish();
 }
-
-namespace {
-
-void SetOutcome(const Outcome& o, v1::Completion* c) {
-  c->set_errnum(o.errnum);
-  if (!o.ok()) c->set_message(o.message);
-}
-
-}  // namespace
 
 bool SubmitReactor::RunOne(const v1::SubmitRequest& q, v1::Completion* c) {
   switch (q.op_case()) {
