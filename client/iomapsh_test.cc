@@ -51,6 +51,7 @@ class FakeFs final : public v1::Iomapd::Service {
     nodes_[1].dir = true;
     next_ino_ = 100;
     fsync_errno = 0;
+    bsize = 4096;
   }
 
   grpc::Status ListVolumes(grpc::ServerContext*, const v1::ListVolumesRequest*,
@@ -62,7 +63,7 @@ class FakeFs final : public v1::Iomapd::Service {
   }
   grpc::Status StatFs(grpc::ServerContext*, const v1::StatFsRequest*,
                       v1::StatFsResponse* r) override {
-    r->set_bsize(4096);
+    r->set_bsize(bsize);
     r->set_blocks(262144);
     r->set_bavail(200000);
     r->set_files(65536);
@@ -231,6 +232,7 @@ class FakeFs final : public v1::Iomapd::Service {
   }
 
   int fsync_errno = 0;
+  int64_t bsize = 4096;    // StatFs's block size
   int synced_fiemaps = 0;  // Fiemap calls with FIEMAP_FLAG_SYNC
 
  private:
@@ -684,6 +686,16 @@ TEST_F(IomapshTest, BmapWritesBackOnlyForDelalloc) {
             "\t2: [16..31]: 2064..2079\n"
             "\t3: [32..39]: 2080..2087\n");
   EXPECT_EQ(fs_->synced_fiemaps, synced + 1);
+}
+
+TEST_F(IomapshTest, BlockUnitsAndBufferSizeFollowTheVolume) {
+  fs_->bsize = 1024;
+  Run("open -f /k");
+  // "b" is a volume block; the default buffer is one block per op.
+  EXPECT_EQ(Run("pwrite 0 3b").substr(0, 58),
+            "wrote 3072/3072 bytes at offset 0\n3 KiB, 3 ops; 0.0000 sec");
+  EXPECT_EQ(Run("pread 0 4k").substr(0, 57),
+            "read 3072/4096 bytes at offset 0\n3 KiB, 3 ops; 0.0000 sec");
 }
 
 TEST_F(IomapshTest, HelpCoversEveryCommand) {
