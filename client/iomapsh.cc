@@ -244,7 +244,12 @@ Output OpenCmd(Shell& s, const Args& argv) {
     return out;
   }
   if (p.operands.empty()) {
-    if (Commands::Current(s) == nullptr) return UsageOf(argv);
+    if (Commands::Current(s) == nullptr) {
+      Output out;
+      out.err = "no files are open, try 'help open'\n";
+      out.failed = true;
+      return out;
+    }
     return StatCmd(s, {"stat"});
   }
   ShellFile f;

@@ -631,6 +631,7 @@ TEST_F(IomapshTest, CloseKeepsPositionAndListsFiles) {
             "[000] /a             (foreign,non-sync,non-direct,read-write)\n");
   EXPECT_EQ(Run("close"), "");
   EXPECT_EQ(Run("file", true), "no files are open, try 'help open'\n");
+  EXPECT_EQ(Run("open", true), "no files are open, try 'help open'\n");
 }
 
 TEST_F(IomapshTest, ReflinkErrorsNameTheIoctl) {
