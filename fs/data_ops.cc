@@ -48,6 +48,14 @@ Extent Clip(const Extent& e, uint64_t off, uint64_t n) {
   return out;
 }
 
+// FIEMAP, SEEK and FIBMAP see mappings trimmed to the queried blocks
+// [off_b, end_b), as xfs_read_iomap_begin (xfs_bmapi_read) returns them.
+// REQUIRES: e contains off_b.
+Extent TrimToRange(const Extent& e, uint64_t off_b, uint64_t end_b) {
+  const uint64_t end = std::min(e.file_end(), std::max(end_b, off_b + 1));
+  return Clip(e, off_b, end - off_b);
+}
+
 std::string MapAllocBody(uint64_t ino, const Extent& e, ExtentState st) {
   std::string body = RangeBody(ino, e.file_off, e.len);
   Encoder enc(&body);
@@ -137,6 +145,7 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
       return CowBegin(vi, Clip(e, off_b, run), end_b, iomap, srcmap);
     if (shared || vol_->refc_.IsShared(e.dev_block, e.len))
       e = Clip(e, off_b, run);  // the run of equal sharing holding off_b
+    if (flags & iomap::kReport) e = TrimToRange(e, off_b, end_b);
     FillIomap(vi, e, iomap);
     if (shared) iomap->flags |= iomap::kShared;
     return 0;
@@ -144,6 +153,7 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
   const bool reserve = (flags & iomap::kWrite) && !(flags & iomap::kUnshare) &&
                        e.state == ExtentState::kHole;
   if (!reserve) {
+    if (flags & iomap::kReport) e = TrimToRange(e, off_b, end_b);
     FillIomap(vi, e, iomap);
     return 0;
   }

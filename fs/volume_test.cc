@@ -271,6 +271,45 @@ TEST(VolumeTest, SeekAndFiemapThroughVolume) {
   EXPECT_EQ(f->Bmap(100), 0u);  // a hole
 }
 
+// A ranged FIEMAP reports each mapping trimmed to the queried range, as
+// XFS does (xfs_bmapi_read); a range inside a hole reports nothing.
+TEST(VolumeTest, RangedFiemapTrimsToRange) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  std::unique_ptr<OpenFile> f =
+      OpenOrDie(vol.get(), CreateFile(vol.get(), "a"));
+  const std::string data = Pattern(65536, 4);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 65536);
+  ASSERT_EQ(f->Write(131072, data.data(), data.size()), 65536);
+  auto fiemap = [&](uint64_t start, uint64_t len) {
+    iomap::FiemapRequest req;
+    req.fm_start = start;
+    req.fm_length = len;
+    req.fm_extent_count = 10;
+    req.fm_flags = iomap::kFiemapFlagSync;
+    EXPECT_EQ(f->Fiemap(&req), 0);
+    return req;
+  };
+  iomap::FiemapRequest whole = fiemap(0, iomap::kFiemapMaxOffset);
+  ASSERT_EQ(whole.fm_mapped_extents, 2u);
+  const uint64_t phys0 = whole.fm_extents[0].fe_physical;
+  iomap::FiemapRequest req = fiemap(4096, 4096);
+  ASSERT_EQ(req.fm_mapped_extents, 1u);
+  EXPECT_EQ(req.fm_extents[0].fe_logical, 4096u);
+  EXPECT_EQ(req.fm_extents[0].fe_length, 4096u);
+  EXPECT_EQ(req.fm_extents[0].fe_physical, phys0 + 4096);
+  req = fiemap(61440, 81920);  // 60k..140k: the end of one, start of next
+  ASSERT_EQ(req.fm_mapped_extents, 2u);
+  EXPECT_EQ(req.fm_extents[0].fe_logical, 61440u);
+  EXPECT_EQ(req.fm_extents[0].fe_length, 4096u);
+  EXPECT_EQ(req.fm_extents[1].fe_logical, 131072u);
+  EXPECT_EQ(req.fm_extents[1].fe_length, 12288u);
+  EXPECT_EQ(fiemap(70 * 1024, 20 * 1024).fm_mapped_extents, 0u);
+  // Seek is unaffected.
+  EXPECT_EQ(f->SeekHole(4096), 65536);
+  EXPECT_EQ(f->SeekData(65536), 131072);
+}
+
 TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
