@@ -10,6 +10,23 @@
 #include "iomap/seek.h"
 
 namespace fs {
+namespace {
+
+// The attribute fork for FIEMAP_FLAG_XATTR (xfs_xattr_iomap_ops). iomapd
+// files carry no extended attributes, so there is never an attribute fork:
+// -ENOENT, which iomap::Fiemap reports as no extents, as XFS does for a
+// file without attributes. Stateless, thread-safe.
+class NoAttrForkOps : public iomap::IomapOps {
+ public:
+  int IomapBegin(iomap::Inode*, int64_t, int64_t, unsigned, iomap::Iomap*,
+                 iomap::Iomap*) override {
+    return -ENOENT;
+  }
+};
+
+NoAttrForkOps xattr_fork_ops;
+
+}  // namespace
 
 OpenFile::OpenFile(Volume* vol, VolInode* inode) : vol_(vol), inode_(inode) {
   base::MutexLock l(&mu_);
@@ -179,6 +196,7 @@ int OpenFile::WriteAndWait(iomap::Inode* inode) {
 int OpenFile::Fiemap(iomap::FiemapRequest* req) {
   iomap::FiemapOptions options;
   options.maxbytes = static_cast<int64_t>(format::kMaxFileSize);
+  options.xattr_ops = &xattr_fork_ops;
   options.write_and_wait = [this](iomap::Inode* in) {
     return WriteAndWait(in);
   };

@@ -310,6 +310,25 @@ TEST(VolumeTest, RangedFiemapTrimsToRange) {
   EXPECT_EQ(f->SeekData(65536), 131072);
 }
 
+// FIEMAP_FLAG_XATTR maps the attribute fork, which iomapd files never
+// have: no extents, as XFS reports for a file without attributes.
+TEST(VolumeTest, FiemapXattrForkIsEmpty) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  std::unique_ptr<OpenFile> f =
+      OpenOrDie(vol.get(), CreateFile(vol.get(), "a"));
+  const std::string data = Pattern(65536, 4);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 65536);
+  for (uint64_t len : {uint64_t{4096}, iomap::kFiemapMaxOffset}) {
+    iomap::FiemapRequest req;
+    req.fm_length = len;
+    req.fm_extent_count = 10;
+    req.fm_flags = iomap::kFiemapFlagXattr;
+    ASSERT_EQ(f->Fiemap(&req), 0);
+    EXPECT_EQ(req.fm_mapped_extents, 0u);
+  }
+}
+
 TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);

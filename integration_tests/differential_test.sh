@@ -20,7 +20,6 @@ export PATH="$PATH:/usr/sbin:/sbin"
 # the reason. Such a script is reported as KNOWN DIFF; if it starts to
 # match, the test fails until the entry is removed.
 declare -A KNOWN_DIFFS=(
-  [034-fiemap-xattr-fork]="iomapd answers FIEMAP_FLAG_XATTR with EBADR (fs passes no xattr ops to iomap::Fiemap); XFS reports its absent attribute fork as no extents"
   [075-seek-unwritten-context-readahead]="iomapd's readahead does not treat a read after cached pages as sequential (the kernel's page_cache_sync_ra history check), so fewer unwritten pages are cached"
   [091-reflink-cow-write]="XFS's COW extent size hint (32 blocks) sends the unshared block at 60k through the COW fork too (new extent 60k..68k); iomapd overwrites it in place"
   [103-truncate-up-keeps-prealloc]="a growing truncate frees iomapd's KEEP_SIZE preallocation past the new EOF; XFS keeps it"
