@@ -150,17 +150,22 @@ int OpenFile::Truncate(int64_t size) {
     if (int r = ZeroCachedTail(old); r != 0) return r;
   }
   iomap::TruncateSetsize(inode_, size);
+  // xfs_setattr_size frees blocks past EOF only when the size does not
+  // grow: a growing truncate keeps KEEP_SIZE preallocation past the new EOF.
+  const bool shrink = size <= old;
   const unsigned bits = inode_->blkbits();
   const uint64_t first =
       (static_cast<uint64_t>(size) + inode_->block_size() - 1) >> bits;
-  vol_->ops_->PunchDelalloc(inode_, static_cast<int64_t>(first << bits),
-                            INT64_MAX - static_cast<int64_t>(first << bits));
+  if (shrink) {
+    vol_->ops_->PunchDelalloc(inode_, static_cast<int64_t>(first << bits),
+                              INT64_MAX - static_cast<int64_t>(first << bits));
+  }
   FileData* fd = inode_->fork();
   base::ReaderLock t(&vol_->txn_mu_);
   base::MutexLock l(&fd->ilock);
   TxnBuilder txn;
   Extent next;
-  if (fd->data.NextExtent(first, &next)) {
+  if (shrink && fd->data.NextExtent(first, &next)) {
     std::string body;
     Encoder e(&body);
     e.U64(inode_->ino());
@@ -175,7 +180,8 @@ int OpenFile::Truncate(int64_t size) {
   txn.InodeSet(attr);
   int r = vol_->Transact(inode_, txn);
   if (r == 0) fd->disk_size.store(size);
-  vol_->ops_->CancelCowLocked(inode_, first, kMaxFileBlocks - first);
+  if (shrink)
+    vol_->ops_->CancelCowLocked(inode_, first, kMaxFileBlocks - first);
   return r;
 }
 

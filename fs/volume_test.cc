@@ -360,6 +360,39 @@ TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
   ExpectClean(vol.get());
 }
 
+// A growing truncate keeps KEEP_SIZE preallocation past the new EOF (XFS
+// frees blocks past EOF only when the size does not grow); shrinking frees.
+TEST(VolumeTest, GrowingTruncateKeepsPreallocation) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  std::unique_ptr<OpenFile> f =
+      OpenOrDie(vol.get(), CreateFile(vol.get(), "a"));
+  const std::string data = Pattern(16384, 4);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 16384);
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 16384, 49152), 0);
+  auto last_end = [&] {
+    iomap::FiemapRequest req;
+    req.fm_length = iomap::kFiemapMaxOffset;
+    req.fm_extent_count = 10;
+    req.fm_flags = iomap::kFiemapFlagSync;
+    EXPECT_EQ(f->Fiemap(&req), 0);
+    if (req.fm_mapped_extents == 0) return uint64_t{0};
+    const iomap::FiemapExtent& e = req.fm_extents[req.fm_mapped_extents - 1];
+    return e.fe_logical + e.fe_length;
+  };
+  ASSERT_EQ(last_end(), 65536u);
+  ASSERT_EQ(f->Truncate(20480), 0);
+  EXPECT_EQ(last_end(), 65536u);
+  ASSERT_EQ(f->Truncate(40960), 0);
+  EXPECT_EQ(last_end(), 65536u);
+  EXPECT_EQ(ReadAll(f.get(), 16384, 40960 - 16384),
+            std::string(40960 - 16384, '\0'));
+  ExpectClean(vol.get());
+  ASSERT_EQ(f->Truncate(8192), 0);
+  EXPECT_EQ(last_end(), 8192u);
+  ExpectClean(vol.get());
+}
+
 TEST(VolumeTest, FallocatePunchZeroThroughVolume) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
