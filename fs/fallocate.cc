@@ -99,8 +99,18 @@ int OpenFile::PunchRange(int64_t off, int64_t len) {
 }
 
 int OpenFile::ExtendSize(int64_t size) {
-  if (size <= inode_->i_size_read()) return 0;
-  if (int r = ZeroCachedTail(inode_->i_size_read()); r != 0) return r;
+  const int64_t old = inode_->i_size_read();
+  if (size <= old) return 0;
+  if (int r = ZeroCachedTail(old); r != 0) return r;
+  if (int r = PersistSize(size); r != 0) return r;
+  // Not TruncateSetsize or a buffered write: the cached EOF page must be
+  // write-protected and cleaned past the old EOF here (no folio lock may
+  // be taken under the ilock, so after the transaction).
+  iomap::PagecacheIsizeExtended(inode_, old, size);
+  return 0;
+}
+
+int OpenFile::PersistSize(int64_t size) {
   FileData* fd = inode_->fork();
   base::ReaderLock t(&vol_->txn_mu_);
   base::MutexLock l(&fd->ilock);

@@ -121,7 +121,11 @@ class OpenFile {
   // fallocate pieces (fs/fallocate.cc). REQUIRES: rwsem + invalidate held.
   int AllocateBlocks(uint64_t first, uint64_t end);
   int PunchRange(int64_t off, int64_t len);
+  // Raises i_size (journaled with the on-disk size, mtime and ctime) and
+  // runs iomap::PagecacheIsizeExtended for the old EOF page.
   int ExtendSize(int64_t size);
+  // The journaled part of ExtendSize. REQUIRES: no folio lock held.
+  int PersistSize(int64_t size);
   int Unshare(int64_t offset, int64_t len);
   // fs/mapwrite.cc. REQUIRES: the invalidate lock held shared.
   int MapWritePage(int64_t pos, const uint8_t* data, size_t n);

@@ -10,6 +10,8 @@
 #include "fs/testing/mem_device.h"
 #include "fs/volume.h"
 #include "gtest/gtest.h"
+#include "iomap/folio.h"
+#include "iomap/pagecache.h"
 
 namespace fs {
 namespace {
@@ -158,6 +160,38 @@ INSTANTIATE_TEST_SUITE_P(BlockSizes, MapWriteTest,
 
 // Faulting a hole in on a full volume cannot reserve: -ENOSPC, and nothing
 // is left reserved or dirty for it.
+bool EofFolioWriteMapped(OpenFile* f) {
+  iomap::Folio* folio = nullptr;
+  if (f->inode()->mapping()->GetFolio(0, iomap::kFgpLock, 0, &folio) < 0)
+    return false;
+  const bool mapped = folio->WriteMapped();
+  folio->Unlock();
+  folio->Put();
+  return mapped;
+}
+
+// fallocate growing i_size (not a write or truncate) write-protects the
+// EOF page again (pagecache_isize_extended): with 1 KiB blocks the page
+// holding the old EOF now covers holes inside the file, so the next store
+// there must fault and reserve.
+TEST(MapWriteSizeTest, FallocateExtendWriteProtectsEofPage) {
+  MemDevice dev(32ull << 20);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev, 1024);
+  ASSERT_NE(vol, nullptr);
+  std::unique_ptr<OpenFile> f =
+      OpenOrDie(vol.get(), CreateFile(vol.get(), "m"));
+  const std::string data = Pattern(1000, 3);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 1000);
+  ASSERT_EQ(f->MapWrite(0, "xy", 2), 2);
+  ASSERT_TRUE(EofFolioWriteMapped(f.get()));
+  ASSERT_EQ(f->Fallocate(0, 3072, 1024), 0);  // blocks 1 and 2 stay holes
+  EXPECT_EQ(f->size(), 4096);
+  EXPECT_FALSE(EofFolioWriteMapped(f.get()));
+  EXPECT_EQ(ReadAll(f.get(), 1000, 3096), std::string(3096, '\0'));
+  ASSERT_EQ(f->MapWrite(1024, "z", 1), 1);
+  ExpectClean(vol.get());
+}
+
 TEST(MapWriteEnospcTest, FaultOnFullVolume) {
   MemDevice dev(2ull << 20);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev, 4096);
