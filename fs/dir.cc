@@ -279,7 +279,12 @@ int Namespace::RenameChecksLocked(const Node& sdir, const Node& child,
 }
 
 int Namespace::Rename(FileHandle src_dir, absl::string_view src_name,
-                      FileHandle dst_dir, absl::string_view dst_name) {
+                      FileHandle dst_dir, absl::string_view dst_name,
+                      unsigned flags) {
+  // renameat2: unknown bits (RENAME_WHITEOUT included: not supported) and
+  // NOREPLACE with EXCHANGE are -EINVAL before any lookup.
+  if (flags & ~(kRenameNoreplace | kRenameExchange)) return -EINVAL;
+  if ((flags & kRenameNoreplace) && (flags & kRenameExchange)) return -EINVAL;
   if (int err = ValidateName(src_name); err < 0) return err;
   if (int err = ValidateName(dst_name); err < 0) return err;
   base::MutexLock lock(&mu_);
@@ -289,7 +294,13 @@ int Namespace::Rename(FileHandle src_dir, absl::string_view src_name,
   const Node* child = ChildLocked(*sd, src_name);
   if (child == nullptr) return -ENOENT;
   const Node* victim = ChildLocked(*dd, dst_name);
+  // do_renameat2 refuses an existing target before vfs_rename's "same
+  // inode: nothing to do", and an exchange needs one.
+  if ((flags & kRenameNoreplace) && victim != nullptr) return -EEXIST;
+  if ((flags & kRenameExchange) && victim == nullptr) return -ENOENT;
   if (victim == child) return 0;  // same inode: POSIX says do nothing
+  if (flags & kRenameExchange)
+    return ExchangeLocked(*sd, src_name, *child, *dd, dst_name, *victim);
   if (int err = RenameChecksLocked(*sd, *child, *dd, victim); err < 0)
     return err;
   const int64_t now = NowNs();
@@ -311,6 +322,49 @@ int Namespace::Rename(FileHandle src_dir, absl::string_view src_name,
     t.InodeSet(TouchedDir(*sd, child_dir ? -1 : 0, now));
     t.InodeSet(
         TouchedDir(*dd, (child_dir ? 1 : 0) - (victim_dir ? 1 : 0), now));
+  }
+  return CommitLocked(t);
+}
+
+// vfs_rename's RENAME_EXCHANGE checks: neither may be moved under itself
+// (-EINVAL), and a directory moving into a directory that gains a link
+// must not push it past the link limit (-EMLINK).
+int Namespace::ExchangeChecksLocked(const Node& sdir, const Node& a,
+                                    const Node& ddir, const Node& b) const {
+  const bool a_dir = a.attr.is_dir(), b_dir = b.attr.is_dir();
+  if (a_dir && IsAncestorLocked(a.attr.ino, ddir.attr.ino)) return -EINVAL;
+  if (b_dir && IsAncestorLocked(b.attr.ino, sdir.attr.ino)) return -EINVAL;
+  if (&sdir == &ddir) return 0;
+  if (a_dir && !b_dir && ddir.attr.nlink >= kMaxLinks) return -EMLINK;
+  if (b_dir && !a_dir && sdir.attr.nlink >= kMaxLinks) return -EMLINK;
+  return 0;
+}
+
+// RENAME_EXCHANGE: `a` (sdir/sname) and `b` (ddir/dname) swap names in one
+// transaction; directories and files may be exchanged with each other.
+int Namespace::ExchangeLocked(const Node& sdir, absl::string_view sname,
+                              const Node& a, const Node& ddir,
+                              absl::string_view dname, const Node& b) {
+  if (int err = ExchangeChecksLocked(sdir, a, ddir, b); err < 0) return err;
+  const int64_t now = NowNs();
+  const int a_dir = a.attr.is_dir() ? 1 : 0, b_dir = b.attr.is_dir() ? 1 : 0;
+  TxnBuilder t;
+  t.DirentRemove(sdir.attr.ino, sname);
+  t.DirentRemove(ddir.attr.ino, dname);
+  const uint64_t cookie = ddir.dir->next_cookie;
+  t.DirentAdd(ddir.attr.ino, cookie, a.attr.ino, dname);
+  const uint64_t scookie = &sdir == &ddir ? cookie + 1 : sdir.dir->next_cookie;
+  t.DirentAdd(sdir.attr.ino, scookie, b.attr.ino, sname);
+  for (const Node* n : {&a, &b}) {
+    InodeAttr moved = n->attr;
+    moved.ctime_ns = now;
+    t.InodeSet(moved);
+  }
+  if (&sdir == &ddir) {
+    t.InodeSet(TouchedDir(sdir, 0, now));
+  } else {
+    t.InodeSet(TouchedDir(sdir, b_dir - a_dir, now));
+    t.InodeSet(TouchedDir(ddir, a_dir - b_dir, now));
   }
   return CommitLocked(t);
 }

@@ -103,9 +103,16 @@ class Namespace {
   int Unlink(FileHandle dir, absl::string_view name);  // -EISDIR for a dir
   int Rmdir(FileHandle dir, absl::string_view name);  // -ENOTEMPTY unless empty
   // POSIX rename: replaces a target of the same kind (an empty directory
-  // for a directory); -EINVAL moving a directory under itself.
+  // for a directory); -EINVAL moving a directory under itself. `flags`
+  // (renameat2): kRenameNoreplace: -EEXIST when the target exists (even
+  // the same inode); kRenameExchange: both names must exist (-ENOENT) and
+  // swap atomically, files and directories alike (-EINVAL when either
+  // would move under itself); both or any other bit: -EINVAL. Each rename
+  // is one journal transaction.
+  static constexpr unsigned kRenameNoreplace = 1;  // RENAME_NOREPLACE
+  static constexpr unsigned kRenameExchange = 2;   // RENAME_EXCHANGE
   int Rename(FileHandle src_dir, absl::string_view src_name, FileHandle dst_dir,
-             absl::string_view dst_name);
+             absl::string_view dst_name, unsigned flags = 0);
   // -EFBIG for a size past format::kMaxFileSize. Size changes here touch the
   // inode record only; the fs frees blocks past a smaller size itself.
   int SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
@@ -187,6 +194,12 @@ class Namespace {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int RenameChecksLocked(const Node& sdir, const Node& child, const Node& ddir,
                          const Node* victim) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int ExchangeChecksLocked(const Node& sdir, const Node& a, const Node& ddir,
+                           const Node& b) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int ExchangeLocked(const Node& sdir, absl::string_view sname, const Node& a,
+                     const Node& ddir, absl::string_view dname, const Node& b)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Journals and applies `t`; sets last_lsn of `touched` inodes.
   int CommitLocked(const TxnBuilder& t, uint64_t* lsn_out = nullptr)

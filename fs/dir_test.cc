@@ -166,6 +166,75 @@ TEST_F(NamespaceTest, RenameSemantics) {
   EXPECT_EQ(Attr(H(a)).nlink, 2u);
 }
 
+// renameat2 flags: NOREPLACE refuses any existing target; EXCHANGE swaps
+// two existing names atomically, across directories and kinds.
+TEST_F(NamespaceTest, RenameNoreplace) {
+  constexpr unsigned kNoreplace = Namespace::kRenameNoreplace;
+  InodeAttr a, b, x;
+  ASSERT_EQ(ns_.Create(kRoot, "a", 0644, true, &a), 0);
+  ASSERT_EQ(ns_.Create(kRoot, "b", 0644, true, &b), 0);
+  EXPECT_EQ(ns_.Rename(kRoot, "a", kRoot, "b", kNoreplace), -EEXIST);
+  EXPECT_EQ(ns_.Rename(kRoot, "a", kRoot, "a", kNoreplace), -EEXIST);
+  ASSERT_EQ(ns_.Link(H(a), kRoot, "a2", &x), 0);
+  EXPECT_EQ(ns_.Rename(kRoot, "a", kRoot, "a2", kNoreplace), -EEXIST);
+  EXPECT_EQ(ns_.Rename(kRoot, "nope", kRoot, "c", kNoreplace), -ENOENT);
+  ASSERT_EQ(ns_.Rename(kRoot, "a", kRoot, "c", kNoreplace), 0);
+  ASSERT_EQ(ns_.Lookup(kRoot, "c", &x), 0);
+  EXPECT_EQ(x.ino, a.ino);
+  EXPECT_EQ(ns_.Lookup(kRoot, "b", &x), 0);
+  EXPECT_EQ(x.ino, b.ino);
+  EXPECT_EQ(ns_.Rename(kRoot, "c", kRoot, "d", 4), -EINVAL);  // WHITEOUT
+  EXPECT_EQ(ns_.Rename(kRoot, "c", kRoot, "b",
+                       kNoreplace | Namespace::kRenameExchange),
+            -EINVAL);
+}
+
+TEST_F(NamespaceTest, RenameExchange) {
+  constexpr unsigned kExchange = Namespace::kRenameExchange;
+  InodeAttr f, g, d, e, sub, x;
+  ASSERT_EQ(ns_.Create(kRoot, "f", 0644, true, &f), 0);
+  ASSERT_EQ(ns_.Create(kRoot, "g", 0644, true, &g), 0);
+  ASSERT_EQ(ns_.Mkdir(kRoot, "d", 0755, &d), 0);
+  ASSERT_EQ(ns_.Mkdir(kRoot, "e", 0755, &e), 0);
+  ASSERT_EQ(ns_.Mkdir(H(d), "sub", 0755, &sub), 0);
+  EXPECT_EQ(ns_.Rename(kRoot, "f", kRoot, "none", kExchange), -ENOENT);
+  EXPECT_EQ(ns_.Rename(kRoot, "none", kRoot, "f", kExchange), -ENOENT);
+  // Neither side may end up under itself.
+  EXPECT_EQ(ns_.Rename(kRoot, "d", H(d), "sub", kExchange), -EINVAL);
+  EXPECT_EQ(ns_.Rename(H(d), "sub", kRoot, "d", kExchange), -EINVAL);
+  // Two files of one directory: the names swap, both inodes survive.
+  ASSERT_EQ(ns_.Rename(kRoot, "f", kRoot, "g", kExchange), 0);
+  ASSERT_EQ(ns_.Lookup(kRoot, "f", &x), 0);
+  EXPECT_EQ(x.ino, g.ino);
+  ASSERT_EQ(ns_.Lookup(kRoot, "g", &x), 0);
+  EXPECT_EQ(x.ino, f.ino);
+  EXPECT_EQ(Attr(H(f)).nlink, 1u);
+  // A non-empty directory with a file of another directory: no ENOTEMPTY,
+  // ENOTDIR or EISDIR; the link counts follow the subdirectory.
+  ASSERT_EQ(ns_.Rename(kRoot, "d", H(e), "z", 0), 0);
+  ASSERT_EQ(ns_.Create(kRoot, "file", 0644, true, &x), 0);
+  EXPECT_EQ(Attr(kRoot).nlink, 3u);  // root: e only
+  ASSERT_EQ(ns_.Rename(H(e), "z", kRoot, "file", kExchange), 0);
+  EXPECT_EQ(Attr(kRoot).nlink, 4u);  // root: e and d
+  EXPECT_EQ(Attr(H(e)).nlink, 2u);   // e: none
+  ASSERT_EQ(ns_.Lookup(kRoot, "file", &x), 0);
+  EXPECT_EQ(x.ino, d.ino);
+  ASSERT_EQ(ns_.Lookup(H(e), "z", &x), 0);
+  EXPECT_TRUE(S_ISREG(x.mode));
+  ASSERT_EQ(ns_.Lookup(H(d), "sub", &x), 0);  // d kept its contents
+  EXPECT_EQ(x.ino, sub.ino);
+  // Two directories of different parents.
+  ASSERT_EQ(ns_.Rename(H(d), "sub", H(e), "z", kExchange), 0);
+  ASSERT_EQ(ns_.Lookup(H(e), "z", &x), 0);
+  EXPECT_EQ(x.ino, sub.ino);
+  EXPECT_EQ(Attr(H(e)).nlink, 3u);
+  EXPECT_EQ(Attr(H(d)).nlink, 2u);
+  // Another link of the same inode: nothing to do.
+  ASSERT_EQ(ns_.Link(H(f), kRoot, "g2", &x), 0);
+  EXPECT_EQ(ns_.Rename(kRoot, "g", kRoot, "g2", kExchange), 0);
+  EXPECT_EQ(Names(H(e)), (std::vector<std::string>{"z"}));
+}
+
 TEST_F(NamespaceTest, OrphansFreedAtLastClose) {
   InodeAttr a, x;
   ASSERT_EQ(ns_.Create(kRoot, "a", 0644, true, &a), 0);

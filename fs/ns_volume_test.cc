@@ -68,6 +68,13 @@ TEST_P(NsVolumeTest, ChangesSurviveRemount) {
     ASSERT_EQ(vol.ns->Mkdir(kRoot, "dir", 0755, &d), 0);
     ASSERT_EQ(vol.ns->Create({d.ino, d.generation}, "file", 0644, true, &f), 0);
     ASSERT_EQ(vol.ns->Rename({d.ino, d.generation}, "file", kRoot, "moved"), 0);
+    // RENAME_EXCHANGE of a file and a directory of different parents is
+    // one transaction that replays.
+    InodeAttr sub;
+    ASSERT_EQ(vol.ns->Mkdir({d.ino, d.generation}, "sub", 0755, &sub), 0);
+    ASSERT_EQ(vol.ns->Rename(kRoot, "moved", {d.ino, d.generation}, "sub",
+                             Namespace::kRenameExchange),
+              0);
     ASSERT_EQ(vol.ns->Sync(f.ino), 0);
     want = State(*vol.ns);
   }
@@ -76,6 +83,7 @@ TEST_P(NsVolumeTest, ChangesSurviveRemount) {
   EXPECT_GT(vol.store->mount_info().replayed_records, 0u);
   InodeAttr got;
   EXPECT_EQ(vol.ns->Lookup(kRoot, "moved", &got), 0);
+  EXPECT_TRUE(got.is_dir());
   vol = NamespaceVolume();
   ExpectFsckClean(dev);
 }

@@ -553,7 +553,8 @@ int Volume::Rmdir(FileHandle dir, absl::string_view name) {
   return r;
 }
 int Volume::Rename(FileHandle src_dir, absl::string_view src_name,
-                   FileHandle dst_dir, absl::string_view dst_name) {
+                   FileHandle dst_dir, absl::string_view dst_name,
+                   unsigned flags) {
   int r;
   {
     base::ReaderLock swap(&swap_mu_);
@@ -561,7 +562,7 @@ int Volume::Rename(FileHandle src_dir, absl::string_view src_name,
         (r = CheckNotSwapfile(dst_dir, dst_name)) != 0)
       return r;
     base::ReaderLock l(&txn_mu_);
-    r = ns_->Rename(src_dir, src_name, dst_dir, dst_name);
+    r = ns_->Rename(src_dir, src_name, dst_dir, dst_name, flags);
   }
   MaybeCheckpointQuiet();
   return r;

@@ -140,8 +140,10 @@ class Volume {
            InodeAttr* out);
   int Unlink(FileHandle dir, absl::string_view name);
   int Rmdir(FileHandle dir, absl::string_view name);
+  // Namespace::Rename; `flags`: Namespace::kRenameNoreplace /
+  // kRenameExchange (renameat2).
   int Rename(FileHandle src_dir, absl::string_view src_name, FileHandle dst_dir,
-             absl::string_view dst_name);
+             absl::string_view dst_name, unsigned flags = 0);
   // setattr(size): opens, truncates (OpenFile::Truncate) and closes.
   int Truncate(FileHandle h, int64_t size);
   // Mode, owner and times. kSetSize is -EINVAL here: use Truncate.

@@ -198,16 +198,12 @@ Outcome Ops::Rename(const v1::RenameRequest& q, v1::RenameResponse*) {
   if ((q.flags() & kNoReplace) && (q.flags() & kExchange)) {
     return Fail(-EINVAL, "rename: NOREPLACE and EXCHANGE together");
   }
-  if (q.flags() != 0) {
-    return Fail(-EINVAL,
-                "rename: RENAME_NOREPLACE and RENAME_EXCHANGE are not "
-                "supported by this server's namespace yet");
-  }
   if (EmptyName(q.src_name()) || EmptyName(q.dst_name())) {
     return Fail(-ENOENT, "rename: empty name");
   }
-  return FromErrno(d.vol->Rename(s.fh, q.src_name(), d.fh, q.dst_name()),
-                   "rename");
+  return FromErrno(
+      d.vol->Rename(s.fh, q.src_name(), d.fh, q.dst_name(), q.flags()),
+      "rename");
 }
 
 Outcome Ops::Unlink(const v1::UnlinkRequest& q, v1::UnlinkResponse*) {
