@@ -88,7 +88,9 @@ int64_t OpenFile::MapWrite(int64_t pos, const void* data, size_t len) {
 int OpenFile::ZeroCachedTail(int64_t old_size, bool nowait) {
   if ((old_size & (iomap::kPageSize - 1)) == 0) return 0;
   iomap::Folio* folio = nullptr;
-  const unsigned fgp = iomap::kFgpLock | (nowait ? iomap::kFgpNowait : 0);
+  // kFgpStable: the folio may be under writeback (folio_wait_stable).
+  const unsigned fgp = iomap::kFgpLock | iomap::kFgpStable |
+                       (nowait ? iomap::kFgpNowait : 0);
   int r = inode_->mapping()->GetFolio(old_size >> iomap::kPageShift, fgp, 0,
                                       &folio);
   if (r == -ENOENT) return 0;  // not cached: nothing was stored there
