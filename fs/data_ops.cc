@@ -392,10 +392,12 @@ int DataOps::FinishCowIoend(VolInode* vi, iomap::Ioend* ioend) {
   for (const Extent& e : staged)
     txn.Raw(kOpMapAlloc, MapAllocBody(vi->ino(), e, ExtentState::kWritten));
   const bool grow = new_size > fd->disk_size.load();
+  int64_t dirty_time = 0;
   if (grow) {
     InodeAttr attr;
     if (int r = vol_->ns_->GetAttr(vi->handle(), &attr); r != 0) return r;
     attr.size = static_cast<uint64_t>(new_size);
+    dirty_time = vi->ApplyDirtyTime(&attr);
     txn.InodeSet(attr);
   }
   if (txn.empty()) return 0;
@@ -407,6 +409,7 @@ int DataOps::FinishCowIoend(VolInode* vi, iomap::Ioend* ioend) {
   // The staging blocks now belong to the data fork.
   for (const Extent& e : staged) fd->cow.Unmap(e.file_off, e.len, nullptr);
   if (grow) fd->disk_size.store(new_size);
+  vi->ClearDirtyTime(dirty_time);
   return 0;
 }
 
@@ -429,15 +432,18 @@ int DataOps::FinishIoend(iomap::Inode* inode, iomap::Ioend* ioend) {
     txn.Raw(kOpConvert, RangeBody(vi->ino(), first, last - first));
   }
   const bool grow = new_size > fd->disk_size.load();
+  int64_t dirty_time = 0;
   if (grow) {
     InodeAttr attr;
     if (int r = vol_->ns_->GetAttr(vi->handle(), &attr); r != 0) return r;
     attr.size = static_cast<uint64_t>(new_size);
+    dirty_time = vi->ApplyDirtyTime(&attr);
     txn.InodeSet(attr);
   }
   if (txn.empty()) return 0;
   int r = vol_->Transact(vi, txn);
   if (r == 0 && grow) fd->disk_size.store(new_size);
+  if (r == 0) vi->ClearDirtyTime(dirty_time);
   return r;
 }
 

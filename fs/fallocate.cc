@@ -117,11 +117,13 @@ int OpenFile::PersistSize(int64_t size) {
   InodeAttr attr;
   if (int r = vol_->ns_->GetAttr(inode_->handle(), &attr); r != 0) return r;
   attr.size = static_cast<uint64_t>(size);
+  const int64_t dirty_time = inode_->dirty_time();
   attr.mtime_ns = attr.ctime_ns = NowNs();
   TxnBuilder txn;
   txn.InodeSet(attr);
   int r = vol_->Transact(inode_, txn);
   if (r != 0) return r;
+  inode_->ClearDirtyTime(dirty_time);
   inode_->i_size_write(size);
   fd->disk_size.store(size);
   return 0;
@@ -138,6 +140,12 @@ int OpenFile::Unshare(int64_t offset, int64_t len) {
 }
 
 int OpenFile::Fallocate(int mode, int64_t offset, int64_t len) {
+  int r = FallocateLocked(mode, offset, len);
+  if (r == 0) inode_->TouchTimes(NowNs());  // file_modified
+  return r;
+}
+
+int OpenFile::FallocateLocked(int mode, int64_t offset, int64_t len) {
   if (offset < 0 || len <= 0) return -EINVAL;
   if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(len) >
       format::kMaxFileSize)

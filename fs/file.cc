@@ -90,6 +90,7 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
                                  flags & (iomap::kNowait | iomap::kDontcache),
                                  *vol_->ops_, vol_->ops_.get());
   }
+  if (r > 0) inode_->TouchTimes(NowNs());  // file_update_time
   rwsem.Unlock();
   vol_->MaybeCheckpointQuiet();
   if (r > 0 && (flags & kSync)) {
@@ -121,7 +122,9 @@ int OpenFile::Fsync(int64_t start, int64_t end) {
     base::MutexLock l(&mu_);
     err = vol_->flusher_->FileWriteAndWaitRange(inode_, &cursor_, start, end);
   }
-  int r = vol_->ns_->Sync(inode_->ino());
+  int r = vol_->PersistTimes(inode_);
+  if (err == 0) err = r;
+  r = vol_->ns_->Sync(inode_->ino());
   if (err == 0) err = r;
   r = vol_->FlushDevice();
   vol_->MaybeCheckpointQuiet();
@@ -176,10 +179,12 @@ int OpenFile::Truncate(int64_t size) {
   InodeAttr attr;
   if (int r = vol_->ns_->GetAttr(inode_->handle(), &attr); r != 0) return r;
   attr.size = static_cast<uint64_t>(size);
+  const int64_t dirty_time = inode_->dirty_time();
   attr.mtime_ns = attr.ctime_ns = NowNs();
   txn.InodeSet(attr);
   int r = vol_->Transact(inode_, txn);
   if (r == 0) fd->disk_size.store(size);
+  if (r == 0) inode_->ClearDirtyTime(dirty_time);
   if (shrink)
     vol_->ops_->CancelCowLocked(inode_, first, kMaxFileBlocks - first);
   return r;

@@ -124,6 +124,8 @@ class OpenFile {
   // Raises i_size (journaled with the on-disk size, mtime and ctime) and
   // runs iomap::PagecacheIsizeExtended for the old EOF page.
   int ExtendSize(int64_t size);
+  // Fallocate's checks and work; Fallocate then updates the times.
+  int FallocateLocked(int mode, int64_t offset, int64_t len);
   // The journaled part of ExtendSize. REQUIRES: no folio lock held.
   int PersistSize(int64_t size);
   int Unshare(int64_t offset, int64_t len);

@@ -79,6 +79,7 @@ int64_t OpenFile::MapWrite(int64_t pos, const void* data, size_t len) {
       h->BalanceDirty(inode_, false);
     done += n;
   }
+  if (done > 0) inode_->TouchTimes(NowNs());  // page_mkwrite's file_update_time
   return done > 0 ? static_cast<int64_t>(done) : err;
 }
 

@@ -100,6 +100,7 @@ int64_t OpenFile::CloneRange(OpenFile* src, int64_t src_off, int64_t dst_off,
     RemapLocks locks(src->inode_, inode_);
     r = Remap(src->inode_, src_off, dst_off, len, /*dedupe=*/false);
   }
+  if (r > 0) inode_->TouchTimes(NowNs());
   vol_->MaybeCheckpointQuiet();
   return r;
 }

@@ -481,8 +481,10 @@ int Volume::GetAttr(FileHandle h, InodeAttr* out) const {
   // until writeback completes).
   base::MutexLock l(&open_mu_);
   auto it = incore_.find(h.ino);
-  if (it != incore_.end())
+  if (it != incore_.end()) {
     out->size = static_cast<uint64_t>(it->second->i_size_read());
+    it->second->ApplyDirtyTime(out);  // not yet journaled
+  }
   return 0;
 }
 
@@ -572,6 +574,12 @@ int Volume::SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
   if (mask & kSetSize) return -EINVAL;
   int r;
   {
+    // A pending write time is journaled first, so an explicit mtime set
+    // here is not overwritten by it later.
+    base::MutexLock o(&open_mu_);
+    auto it = incore_.find(h.ino);
+    if (it != incore_.end() && (r = PersistTimes(it->second.get())) != 0)
+      return r;
     base::ReaderLock l(&txn_mu_);
     r = ns_->SetAttr(h, mask, values, out);
   }
@@ -627,6 +635,22 @@ int Volume::StatBlocks(FileHandle h, uint64_t* blocks_512) {
   return f->Close();
 }
 
+int Volume::PersistTimes(VolInode* vi) {
+  if (vi->dirty_time() == 0) return 0;
+  FileData* fd = vi->fork();
+  base::ReaderLock t(&txn_mu_);
+  base::MutexLock l(&fd->ilock);
+  InodeAttr attr;
+  if (int r = ns_->GetAttr(vi->handle(), &attr); r != 0) return r;
+  const int64_t dirty_time = vi->ApplyDirtyTime(&attr);
+  if (dirty_time == 0) return 0;
+  TxnBuilder txn;
+  txn.InodeSet(attr);
+  int r = Transact(vi, txn);
+  if (r == 0) vi->ClearDirtyTime(dirty_time);
+  return r;
+}
+
 int Volume::CloseInode(VolInode* vi) {
   const uint64_t ino = vi->ino();
   int err = 0;
@@ -637,6 +661,7 @@ int Volume::CloseInode(VolInode* vi) {
   if (--vi->open_count_ == 0) {
     err = flusher_->WriteAndWaitRange(vi, 0, INT64_MAX);
     queue_->Flush();
+    if (int t = PersistTimes(vi); err == 0) err = t;
     flusher_->Detach(vi);
     ops_->PunchDelalloc(vi, 0, INT64_MAX);
     ops_->CancelCow(vi, 0, kMaxFileBlocks);

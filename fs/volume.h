@@ -87,6 +87,27 @@ class VolInode : public iomap::Inode {
   // the rwsem and invalidate lock held exclusive, so a holder of either
   // sees a stable value.
   bool swapfile() const { return swapfile_.load(std::memory_order_acquire); }
+  // file_update_time: a data change (write, mapped store, fallocate,
+  // clone) sets mtime = ctime = `now` in core only; the next inode record
+  // of this file (size update at I/O completion, truncate, fsync, last
+  // close) carries it. 0: nothing pending. Thread-safe.
+  void TouchTimes(int64_t now) {
+    dirty_time_ns_.store(now, std::memory_order_release);
+  }
+  int64_t dirty_time() const {
+    return dirty_time_ns_.load(std::memory_order_acquire);
+  }
+  // Applies the pending time to `attr` (an inode record being journaled);
+  // returns the value to pass to ClearDirtyTime once that record is in.
+  int64_t ApplyDirtyTime(InodeAttr* attr) const {
+    const int64_t t = dirty_time();
+    if (t != 0) attr->mtime_ns = attr->ctime_ns = t;
+    return t;
+  }
+  // Clears the pending time unless a newer change set it meanwhile.
+  void ClearDirtyTime(int64_t t) {
+    if (t != 0) dirty_time_ns_.compare_exchange_strong(t, 0);
+  }
 
  private:
   friend class Volume;
@@ -94,6 +115,7 @@ class VolInode : public iomap::Inode {
   FileData* const data_;
   int open_count_ = 0;  // guarded by Volume::open_mu_
   std::atomic<bool> swapfile_{false};
+  std::atomic<int64_t> dirty_time_ns_{0};
 };
 
 struct VolumeOptions {
@@ -220,6 +242,9 @@ class Volume {
   // reused by data I/O before that change is durable (busy extents).
   int CommitFrees();
   int CloseInode(VolInode* vi);
+  // Journals a pending write time (VolInode::TouchTimes) in an inode
+  // record. 0 or -errno. REQUIRES: vi open; no ilock held.
+  int PersistTimes(VolInode* vi);
   // fs/swap.cc
   int DeactivateAllSwapfiles();
   int CheckNotSwapfile(FileHandle dir, absl::string_view name) const

@@ -210,6 +210,57 @@ TEST(VolumeTest, ConcurrentAppendsNeverOverlap) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(count[t], kRecords);
 }
 
+// Writes update mtime and ctime (file_update_time) in core at once; the
+// time is journaled with the next inode record: fsync, the size update at
+// I/O completion, or the last close.
+TEST(VolumeTest, WritesUpdateTimes) {
+  MemDevice dev(kDevBytes);
+  FileHandle h;
+  InodeAttr synced;
+  {
+    std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+    h = CreateFile(vol.get(), "t");
+    InodeAttr a0, a1, a2;
+    ASSERT_EQ(vol->GetAttr(h, &a0), 0);
+    std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+    ASSERT_EQ(f->Write(0, "abc", 3), 3);
+    ASSERT_EQ(vol->GetAttr(h, &a1), 0);
+    EXPECT_GT(a1.mtime_ns, a0.mtime_ns);
+    EXPECT_EQ(a1.ctime_ns, a1.mtime_ns);
+    ASSERT_EQ(f->Fsync(), 0);
+    ASSERT_EQ(f->MapWrite(0, "x", 1), 1);  // no size change
+    ASSERT_EQ(vol->GetAttr(h, &a2), 0);
+    EXPECT_GT(a2.mtime_ns, a1.mtime_ns);
+    ASSERT_EQ(f->Fsync(), 0);
+    ASSERT_EQ(vol->GetAttr(h, &synced), 0);
+    EXPECT_EQ(synced.mtime_ns, a2.mtime_ns);
+    ASSERT_EQ(f->Write(1, "y", 1), 1);  // never synced
+    dev.CrashAfterWrites(0, 1);
+    f->Close();
+  }  // the volume goes away without reaching the device
+  dev.Crash(1);
+  std::unique_ptr<Volume> vol = Remount(&dev);
+  ASSERT_NE(vol, nullptr);
+  InodeAttr got;
+  ASSERT_EQ(vol->GetAttr(h, &got), 0);
+  EXPECT_EQ(got.mtime_ns, synced.mtime_ns);
+  EXPECT_EQ(got.ctime_ns, synced.ctime_ns);
+  // The last close journals a pending time.
+  int64_t want;
+  {
+    std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+    ASSERT_EQ(f->Write(0, "z", 1), 1);
+    ASSERT_EQ(vol->GetAttr(h, &got), 0);
+    want = got.mtime_ns;
+    EXPECT_GT(want, synced.mtime_ns);
+  }
+  ASSERT_TRUE(vol->Unmount().ok());
+  vol = Remount(&dev);
+  ASSERT_NE(vol, nullptr);
+  ASSERT_EQ(vol->GetAttr(h, &got), 0);
+  EXPECT_EQ(got.mtime_ns, want);
+}
+
 TEST(VolumeTest, EnospcAtWriteTime) {
   MemDevice dev(2ull << 20);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
