@@ -90,7 +90,8 @@ class SubmitReactor
     if (s.no_more_ops || s.writing) return next;
     if (!s.queue.empty() && !s.read_done) {
       out_ = internal::TakeBatch(&s.queue, s.options.max_requests_per_batch,
-                                 s.limits.max_message_bytes());
+                                 s.limits.max_message_bytes(),
+                                 s.options.max_batch_bytes);
       s.writing = true;
       next.write = true;
       return next;

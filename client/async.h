@@ -42,6 +42,11 @@ struct AsyncOptions {
   WhenFull when_full = WhenFull::kBlock;
   // At most this many requests per SubmitBatch message.
   size_t max_requests_per_batch = 256;
+  // A SubmitBatch closes once it holds this many encoded bytes (0: only the
+  // server's max_message_bytes bounds it). The server starts a message's
+  // requests only once all of it has arrived, so 32 queued 1 MiB writes in
+  // one 32 MiB message would move in lock step.
+  uint64_t max_batch_bytes = 1 << 20;
   // How long Open waits for the server's first message (the limits).
   int limits_timeout_ms = 10000;
 };

@@ -72,7 +72,7 @@ void SubmitWindow::Release(uint64_t bytes) {
 
 iomapd::v1::SubmitBatch TakeBatch(
     std::deque<iomapd::v1::SubmitRequest>* pending, size_t max_requests,
-    uint64_t max_message_bytes) {
+    uint64_t max_message_bytes, uint64_t soft_bytes) {
   iomapd::v1::SubmitBatch batch;
   uint64_t encoded = 0;
   size_t taken = 0;
@@ -81,7 +81,7 @@ iomapd::v1::SubmitBatch TakeBatch(
     const uint64_t chain_bytes = ChainEncoded(*pending, taken, n);
     const bool first = taken == 0;
     if (!first &&
-        (taken + n > max_requests ||
+        (taken + n > max_requests || (soft_bytes && encoded >= soft_bytes) ||
          (max_message_bytes && encoded + chain_bytes > max_message_bytes))) {
       break;
     }

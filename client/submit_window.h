@@ -57,13 +57,14 @@ class SubmitWindow {
 };
 
 // Moves requests from the front of `pending` into one batch: at most
-// `max_requests` of them and at most `max_message_bytes` encoded, except
-// that a linked chain (requests whose `link` is set, with the request before
-// them) is never split, and the first request or chain always goes so the
-// queue makes progress. Empty when `pending` is.
+// `max_requests` of them and at most `max_message_bytes` encoded, and no
+// more once `soft_bytes` are in it (0: no such cap), except that a linked
+// chain (requests whose `link` is set, with the request before them) is
+// never split, and the first request or chain always goes so the queue
+// makes progress. Empty when `pending` is.
 iomapd::v1::SubmitBatch TakeBatch(
     std::deque<iomapd::v1::SubmitRequest>* pending, size_t max_requests,
-    uint64_t max_message_bytes);
+    uint64_t max_message_bytes, uint64_t soft_bytes = 0);
 
 }  // namespace internal
 }  // namespace client

@@ -104,6 +104,14 @@ TEST(TakeBatch, RespectsMessageBytes) {
   EXPECT_LE(b.ByteSizeLong(), 2100u);
 }
 
+TEST(TakeBatch, ClosesAtSoftBytes) {
+  auto q =
+      Queue({Write(1, 1000), Write(2, 1000), Write(3, 1000), Write(4, 1000)});
+  // The batch closes once it holds 1500 bytes: the second write passes it.
+  EXPECT_EQ(TakeBatch(&q, 100, 0, 1500).requests_size(), 2);
+  EXPECT_EQ(TakeBatch(&q, 100, 0, 0).requests_size(), 2);
+}
+
 TEST(TakeBatch, FirstRequestAlwaysGoes) {
   auto q = Queue({Write(1, 5000)});
   EXPECT_EQ(TakeBatch(&q, 1, 100).requests_size(), 1);
