@@ -95,15 +95,17 @@ int ReadFolio(Folio* folio, IomapOps& ops);
 // invalidate lock shared (REQUIRES: the caller does not hold it).
 void Readahead(Inode* inode, int64_t index, int64_t nr_pages, IomapOps& ops);
 
-// Readahead window limits (pages).
-inline constexpr int64_t kRaMaxPages = 256;  // 1 MiB
-
 // filemap_read(): copies up to `len` bytes at `pos` (stopping at i_size)
-// into buf through the pagecache, reading and reading ahead as needed.
-// Flags: kNowait (never block or start I/O: -EAGAIN when nothing could be
-// copied). `ra` is the open file's readahead state (file->f_ra; one per open
-// file, so interleaved streams on one inode each stay sequential); null
-// means the mapping's shared one. Returns bytes copied, 0 at EOF, or -errno
+// into buf through the pagecache, reading and reading ahead as needed with
+// the kernel's heuristics (page_cache_sync_ra on a missing page,
+// page_cache_async_ra on a folio carrying the readahead mark; see
+// docs/iomap.md).
+// Flags: kNowait (never reads a missing page: -EAGAIN when nothing could be
+// copied; a cached folio carrying the readahead mark still starts the next
+// window without waiting, as the kernel does without IOCB_NOIO). `ra` is the
+// open file's readahead state (file->f_ra; one per open file, so interleaved
+// streams on one inode each stay sequential); null means the mapping's shared
+// one. Returns bytes copied, 0 at EOF, or -errno
 // (-EIO when a needed block could not be read). REQUIRES: rwsem held (shared
 // or exclusive); the invalidate lock not held.
 int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,

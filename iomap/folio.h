@@ -156,6 +156,12 @@ class Folio {
   bool Dropbehind() const { return TestFlag(kDropbehindBit); }
   void SetDropbehind() { SetFlag(kDropbehindBit); }
   void ClearDropbehind() { ClearFlag(kDropbehindBit); }
+  // PG_readahead: readahead put this folio where a reader reaching it should
+  // start the next window (page_cache_async_ra). Set on a new folio before
+  // it is visible; tested and cleared by readers (atomic, no lock needed).
+  bool ReadaheadMark() const { return TestFlag(kReadaheadBit); }
+  void SetReadaheadMark() { SetFlag(kReadaheadBit); }
+  void ClearReadaheadMark() { ClearFlag(kReadaheadBit); }
 
   // Write-mapped: a user mapping may store into the folio without faulting
   // (the kernel's writable PTEs). PageMkwrite sets it when it returns the
@@ -223,6 +229,7 @@ class Folio {
     kDropbehindBit = 1u << 3,
     kUndefinedBit = 1u << 4,
     kWriteMappedBit = 1u << 5,
+    kReadaheadBit = 1u << 6,
   };
   bool TestFlag(uint32_t bit) const {
     return flags_.load(std::memory_order_acquire) & bit;

@@ -15,6 +15,23 @@ class Device;
 namespace iomap {
 namespace internal {
 
+// Readahead (readahead.cc, mm/readahead.c). page_cache_sync_ra(): a read
+// missed page `index` wanting `req_pages` pages from there; reads a window
+// sized by the access pattern (or just the request). page_cache_async_ra():
+// the reader reached `folio`, which carries the readahead mark; clears it
+// and reads the next window. Both take the invalidate lock shared
+// (REQUIRES: not held) and do not wait for the reads.
+void SyncReadahead(Inode* inode, RaState* ra, int64_t index, int64_t req_pages,
+                   IomapOps& ops);
+void AsyncReadahead(Inode* inode, RaState* ra, Folio* folio, int64_t req_pages,
+                    IomapOps& ops);
+// page_cache_ra_order(): reads the missing pages of [start, start +
+// nr_pages) (clipped at EOF) in folios of `order` (smaller where unaligned
+// or at the end; min-order ones once a cached page is met), flagging the
+// new folio covering page `mark` (-1: none) with the readahead mark.
+void ReadaheadWindow(Inode* inode, int64_t start, int64_t nr_pages,
+                     int64_t mark, unsigned order, IomapOps& ops);
+
 // The device a mapping refers to: its own bdev, else the inode's.
 block::Device* DeviceOf(Inode* inode, const Iomap& map);
 

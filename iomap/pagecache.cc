@@ -162,6 +162,28 @@ FolioRef Mapping::Lookup(int64_t index) {
   return FolioRef(f);
 }
 
+int64_t Mapping::NextMiss(int64_t index, int64_t max_scan) {
+  base::MutexLock l(&mu_);
+  const int64_t end = index + max_scan;
+  while (index < end) {
+    Folio* f = FindLocked(index);
+    if (f == nullptr) return index;
+    index = f->index() + (int64_t{1} << f->order());
+  }
+  return end;
+}
+
+int64_t Mapping::PrevMiss(int64_t index, int64_t max_scan) {
+  base::MutexLock l(&mu_);
+  const int64_t end = index - max_scan;
+  while (index > end && index >= 0) {
+    Folio* f = FindLocked(index);
+    if (f == nullptr) return index;
+    index = f->index() - 1;
+  }
+  return std::max(index, end);
+}
+
 std::vector<FolioRef> Mapping::FoliosInRange(int64_t first, int64_t last) {
   std::vector<FolioRef> out;
   base::MutexLock l(&mu_);

@@ -111,11 +111,20 @@ class MappingHooks {
   virtual int BalanceDirty(Inode* inode, bool nowait) = 0;
 };
 
-// The readahead window (the fields of the kernel's file_ra_state).
+// The default readahead limit in pages (VM_READAHEAD_PAGES: 128 KiB, the
+// kernel's bdi->ra_pages default).
+inline constexpr int64_t kDefaultRaPages = 32;
+
+// The fields of the kernel's file_ra_state. The last readahead window is
+// [start, start + size); its page start + size - async_size carries the
+// readahead mark (Folio::ReadaheadMark) when that page was newly read.
 struct RaWindow {
-  int64_t start = 0;        // first page of the current window
-  int64_t size = 0;         // pages in the window
-  int64_t prev_index = -1;  // last page read by the previous request
+  int64_t start = 0;
+  int64_t size = 0;
+  int64_t async_size = 0;
+  unsigned order = 0;                  // folio order of the last window
+  int64_t ra_pages = kDefaultRaPages;  // the window limit (0: no readahead)
+  int64_t prev_pos = -1;  // byte after the previous read request's last byte
 };
 
 // file_ra_state: the readahead state of one open file. Each open file keeps
@@ -125,7 +134,9 @@ struct RaWindow {
 // handle may share it).
 class RaState {
  public:
-  RaState() = default;
+  explicit RaState(int64_t ra_pages = kDefaultRaPages) {
+    window.ra_pages = ra_pages;
+  }
   RaState(const RaState&) = delete;
   RaState& operator=(const RaState&) = delete;
 
@@ -173,6 +184,12 @@ class Mapping {
   unsigned ChooseOrder(int64_t index, unsigned order);
   // filemap_get_folio(): lookup only; null when missing.
   FolioRef Lookup(int64_t index);
+  // page_cache_next_miss() / page_cache_prev_miss(): the first page not
+  // cached scanning up (down) from `index`, looking at no more than
+  // `max_scan` pages. When all of them are cached: index + max_scan
+  // (index - max_scan); a downward scan past page 0 returns -1.
+  int64_t NextMiss(int64_t index, int64_t max_scan);
+  int64_t PrevMiss(int64_t index, int64_t max_scan);
   // The folios that intersect pages [first, last], in order, referenced.
   std::vector<FolioRef> FoliosInRange(int64_t first, int64_t last);
   // Dirty folios (tagged) starting at page >= first and <= last, up to `max`.

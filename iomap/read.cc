@@ -216,97 +216,105 @@ unsigned OrderForPages(int64_t pages) {
   return order;
 }
 
-// Allocates the missing folios of [*index, end) up to the first cached one
-// (a contiguous run), locked. Moves *index past the run and any cached folio
+// The pages one readahead call allocates: [index, end), the folio that
+// covers `mark` flagged. `kernel_orders`: folios of `order` (smaller where
+// unaligned or at the end) until a cached page is met, then min-order folios
+// (page_cache_ra_order falling back to page_cache_ra_unbounded); otherwise
+// the largest aligned folios that fit.
+struct RaAlloc {
+  int64_t index = 0;
+  int64_t end = 0;
+  int64_t mark = -1;
+  unsigned order = 0;
+  bool kernel_orders = false;
+  bool fallback = false;
+};
+
+unsigned RaFolioOrder(Mapping* mapping, RaAlloc* a) {
+  const unsigned min_order = mapping->min_order();
+  if (!a->kernel_orders) {
+    return mapping->ChooseOrder(a->index, OrderForPages(a->end - a->index));
+  }
+  if (a->fallback) return min_order;
+  unsigned order = std::min(a->order, mapping->max_order());
+  if (a->index != 0) {
+    order = std::min<unsigned>(order, __builtin_ctzll(a->index));
+  }
+  while (order > min_order && a->index + (int64_t{1} << order) > a->end) {
+    order--;
+  }
+  order = std::max(order, min_order);
+  // A cached page inside: the kernel's folio add fails and it falls back.
+  if (mapping->ChooseOrder(a->index, order) != order) {
+    a->fallback = true;
+    return min_order;
+  }
+  return order;
+}
+
+// Allocates the missing folios from a->index up to the first cached one (a
+// contiguous run), locked. Moves a->index past the run and any cached folio
 // that ended it.
-std::vector<Folio*> AllocateRun(Mapping* mapping, int64_t* index, int64_t end) {
+std::vector<Folio*> AllocateRun(Mapping* mapping, RaAlloc* a) {
   std::vector<Folio*> run;
-  while (*index < end) {
-    FolioRef cached = mapping->Lookup(*index);
+  while (a->index < a->end) {
+    FolioRef cached = mapping->Lookup(a->index);
     if (cached) {
-      *index = cached->index() + (int64_t{1} << cached->order());
+      a->fallback = true;
+      a->index = cached->index() + (int64_t{1} << cached->order());
       if (!run.empty()) break;
       continue;
     }
-    unsigned order = mapping->ChooseOrder(*index, OrderForPages(end - *index));
+    const unsigned order = RaFolioOrder(mapping, a);
     Folio* folio = nullptr;
-    if (mapping->AddNewFolio(*index, order, kFgpLock, &folio) != 0) continue;
-    // A run holds up to kRaMaxPages folio locks, handed to the completions:
+    if (mapping->AddNewFolio(a->index, order, kFgpLock, &folio) != 0) {
+      a->fallback = true;
+      continue;
+    }
+    const int64_t folio_end = folio->index() + (int64_t{1} << folio->order());
+    if (folio->index() <= a->mark && a->mark < folio_end) {
+      folio->SetReadaheadMark();
+    }
+    // A run holds up to a window of folio locks, handed to the completions:
     // stop counting them as this thread's at once.
     folio->HandOffLock();
     run.push_back(folio);
-    *index = folio->index() + (int64_t{1} << folio->order());
+    a->index = folio_end;
   }
   return run;
 }
 
-int64_t InitRaSize(int64_t req_pages) {
-  int64_t size = 1;
-  while (size < req_pages) size <<= 1;
-  if (size <= kRaMaxPages / 32) return size * 4;
-  if (size <= kRaMaxPages / 4) return size * 2;
-  return kRaMaxPages;
-}
-
-// page_cache_sync_ra(): a miss at `index` wanting `req_pages`. Sequential
-// access (from the start of the file, or continuing the previous read or
-// window) grows the window; random access reads only what was asked.
-void SyncReadahead(Inode* inode, RaState* state, int64_t index,
-                   int64_t req_pages, IomapOps& ops) {
-  int64_t size;
-  {
-    base::MutexLock l(&state->mu);
-    RaWindow& ra = state->window;
-    const bool sequential =
-        index == 0 || index == ra.prev_index + 1 || index == ra.prev_index ||
-        (ra.size > 0 && index >= ra.start && index <= ra.start + ra.size);
-    if (sequential) {
-      size = ra.size > 0 ? std::min(2 * ra.size, kRaMaxPages)
-                         : InitRaSize(req_pages);
-      size = std::max(size, req_pages);
-    } else {
-      size = req_pages;
-    }
-    ra.start = index;
-    ra.size = size;
+// Reads the missing pages of [a->index, a->end) (end clipped at EOF).
+void ReadaheadAlloc(Inode* inode, RaAlloc* a, IomapOps& ops) {
+  Mapping* mapping = inode->mapping();
+  const int64_t isize = inode->i_size_read();
+  a->end = std::min(
+      a->end, static_cast<int64_t>((isize + kPageSize - 1) >> kPageShift));
+  a->index &= ~((int64_t{1} << mapping->min_order()) - 1);
+  base::ReaderLock inval(&inode->locks().invalidate);
+  while (a->index < a->end) {
+    ReadCtx ctx;
+    ctx.inode = inode;
+    ctx.readahead = true;
+    ctx.folios = AllocateRun(mapping, a);
+    if (ctx.folios.empty()) break;
+    ReadRun(&ctx, ops);
   }
-  Readahead(inode, index, size, ops);
 }
 
-// page_cache_async_ra(): a sequential reader past the middle of its window
-// starts the next window without waiting for it.
-void AsyncReadahead(Inode* inode, RaState* state, int64_t index,
-                    IomapOps& ops) {
-  int64_t start, size;
-  {
-    base::MutexLock l(&state->mu);
-    RaWindow& ra = state->window;
-    if (ra.size == 0 || index < ra.start + ra.size / 2 ||
-        index >= ra.start + ra.size) {
-      return;
-    }
-    if (index != ra.prev_index + 1 && index != ra.prev_index) return;
-    start = ra.start + ra.size;
-    size = std::min(2 * ra.size, kRaMaxPages);
-    ra.start = start;
-    ra.size = size;
-  }
-  Readahead(inode, start, size, ops);
-}
-
-// Makes sure the folio caching `index` exists and holds [off, off + n)
-// uptodate; returns it referenced in *out. 0, -EAGAIN (nowait) or -EIO.
-int GetUptodateFolio(Inode* inode, RaState* ra, int64_t index,
-                     int64_t req_pages, unsigned flags, IomapOps& ops,
-                     FolioRef* out) {
+// The folio caching `index`, read by readahead when missing (or, when
+// readahead could not cache it, by itself: filemap_create_folio); a folio
+// carrying the readahead mark starts the next window. Returns it referenced
+// in *out. 0, -EAGAIN (nowait: no I/O for a missing folio) or -errno.
+int GetFolioForRead(Inode* inode, RaState* ra, int64_t index, int64_t req_pages,
+                    unsigned flags, IomapOps& ops, FolioRef* out) {
   Mapping* mapping = inode->mapping();
   FolioRef folio = mapping->Lookup(index);
   if (!folio) {
     if (flags & kNowait) return -EAGAIN;
-    SyncReadahead(inode, ra, index, req_pages, ops);
+    internal::SyncReadahead(inode, ra, index, req_pages, ops);
     folio = mapping->Lookup(index);
     if (!folio) {
-      // Reclaimed or truncated before we got to it: read just this one.
       base::ReaderLock inval(&inode->locks().invalidate);
       Folio* f = nullptr;
       int ret = mapping->GetFolio(index, kFgpLock | kFgpCreat, 0, &f);
@@ -318,6 +326,10 @@ int GetUptodateFolio(Inode* inode, RaState* ra, int64_t index,
         ReadFolio(folio.get(), ops);
       }
     }
+  }
+  if (folio->ReadaheadMark()) {
+    internal::AsyncReadahead(inode, ra, folio.get(),
+                             index + req_pages - folio->index(), ops);
   }
   *out = std::move(folio);
   return 0;
@@ -347,6 +359,17 @@ int WaitUptodate(Folio* folio, size_t off, size_t n, unsigned flags,
 }  // namespace
 
 namespace internal {
+
+void ReadaheadWindow(Inode* inode, int64_t start, int64_t nr_pages,
+                     int64_t mark, unsigned order, IomapOps& ops) {
+  RaAlloc a;
+  a.index = start;
+  a.end = start + nr_pages;
+  a.mark = mark;
+  a.order = order;
+  a.kernel_orders = true;
+  ReadaheadAlloc(inode, &a, ops);
+}
 
 block::Device* DeviceOf(Inode* inode, const Iomap& map) {
   return map.bdev != nullptr ? map.bdev : inode->bdev();
@@ -445,21 +468,10 @@ int ReadFolio(Folio* folio, IomapOps& ops) {
 }
 
 void Readahead(Inode* inode, int64_t index, int64_t nr_pages, IomapOps& ops) {
-  Mapping* mapping = inode->mapping();
-  const int64_t isize = inode->i_size_read();
-  const int64_t end_index =
-      std::min(index + nr_pages,
-               static_cast<int64_t>((isize + kPageSize - 1) >> kPageShift));
-  base::ReaderLock inval(&inode->locks().invalidate);
-  int64_t i = index;
-  while (i < end_index) {
-    ReadCtx ctx;
-    ctx.inode = inode;
-    ctx.readahead = true;
-    ctx.folios = AllocateRun(mapping, &i, end_index);
-    if (ctx.folios.empty()) break;
-    ReadRun(&ctx, ops);
-  }
+  RaAlloc a;
+  a.index = index;
+  a.end = index + nr_pages;
+  ReadaheadAlloc(inode, &a, ops);
 }
 
 int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
@@ -469,16 +481,20 @@ int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
   const int64_t isize = inode->i_size_read();
   if (pos < 0) return -EINVAL;
   if (pos >= isize || len == 0) return 0;
-  const int64_t end = std::min<int64_t>(isize, pos + static_cast<int64_t>(len));
-  const int64_t last_index = (end - 1) >> kPageShift;
+  // The request as the caller sized it (not clipped at EOF) is the
+  // readahead's req_count, as in filemap_get_pages.
+  const int64_t req_end = static_cast<int64_t>(
+      std::min<uint64_t>(static_cast<uint64_t>(pos) + len, INT64_MAX - 4096));
+  const int64_t last_index = (req_end + kPageSize - 1) >> kPageShift;
+  const int64_t end = std::min<int64_t>(isize, req_end);
   int64_t done = 0;
   int ret = 0;
   while (pos + done < end) {
     const int64_t cur = pos + done;
     const int64_t index = cur >> kPageShift;
     FolioRef folio;
-    ret = GetUptodateFolio(inode, ra, index, last_index - index + 1, flags, ops,
-                           &folio);
+    ret = GetFolioForRead(inode, ra, index, last_index - index, flags, ops,
+                          &folio);
     if (ret < 0) break;
     const size_t off = static_cast<size_t>(cur - folio->pos());
     const size_t n = static_cast<size_t>(std::min(folio->end(), end) - cur);
@@ -486,11 +502,10 @@ int64_t FileBufferedRead(Inode* inode, int64_t pos, size_t len, uint8_t* buf,
     if (ret < 0) break;
     std::memcpy(buf + done, folio->data() + off, n);
     done += static_cast<int64_t>(n);
-    if (!(flags & kNowait)) AsyncReadahead(inode, ra, index, ops);
   }
   if (done > 0) {
     base::MutexLock l(&ra->mu);
-    ra->window.prev_index = (pos + done - 1) >> kPageShift;
+    ra->window.prev_pos = pos + done;
   }
   if (done > 0) return done;
   return ret;
