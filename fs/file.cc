@@ -49,8 +49,8 @@ int64_t OpenFile::Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags) {
   } else {
     rwsem.LockShared();
   }
-  int64_t r = iomap::FileBufferedRead(inode_, pos, len, buf,
-                                      flags & iomap::kNowait, *vol_->ops_);
+  int64_t r = iomap::FileBufferedRead(
+      inode_, pos, len, buf, flags & iomap::kNowait, *vol_->ops_, &ra_);
   rwsem.UnlockShared();
   return r;
 }

@@ -22,6 +22,7 @@
 #include "iomap/buffered_io.h"
 #include "iomap/errseq.h"
 #include "iomap/fiemap.h"
+#include "iomap/pagecache.h"
 
 namespace fs {
 
@@ -153,6 +154,8 @@ class OpenFile {
   base::Mutex mu_{base::LockRank::kNone};
   iomap::ErrSeq::Cursor cursor_ ABSL_GUARDED_BY(mu_);
   bool closed_ = false;
+  // file_ra_state: this open file's readahead history (thread-safe).
+  iomap::RaState ra_;
 };
 
 }  // namespace fs
