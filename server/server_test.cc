@@ -90,6 +90,16 @@ TEST_F(ServerTest, NamespaceRoundTrip) {
   EXPECT_EQ(Err(c_->Lookup(f->handle(), "x")), ENOTDIR);
   EXPECT_EQ(Err(c_->Rmdir(root_, "ns_dir")), ENOTEMPTY);
   EXPECT_EQ(Err(c_->Unlink(root_, "ns_dir")), EISDIR);
+  ASSERT_TRUE(c_->Create(d->handle(), "other", 0600, true).ok());
+  EXPECT_EQ(Err(c_->Rename(d->handle(), "a", d->handle(), "other", 1)),
+            EEXIST);  // RENAME_NOREPLACE
+  ASSERT_TRUE(c_->Rename(d->handle(), "a", d->handle(), "other", 2).ok());
+  ASSERT_TRUE(c_->Rename(d->handle(), "a", d->handle(), "other", 2).ok());
+  EXPECT_EQ(c_->Lookup(d->handle(), "a")->handle().inode(),
+            f->handle().inode());  // exchanged twice: back in place
+  EXPECT_EQ(Err(c_->Rename(d->handle(), "a", d->handle(), "other", 3)),
+            EINVAL);
+  ASSERT_TRUE(c_->Unlink(d->handle(), "other").ok());
   ASSERT_TRUE(c_->Rename(d->handle(), "a", d->handle(), "b", 0).ok());
   EXPECT_EQ(Err(c_->Rename(d->handle(), "b", d->handle(), "c", 4)), EINVAL);
   EXPECT_EQ(Err(c_->Lookup(d->handle(), "a")), ENOENT);
