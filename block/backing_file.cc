@@ -5,11 +5,14 @@
 #include <liburing.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "base/errno.h"
@@ -85,7 +88,91 @@ void ProbeLimits(int fd, const struct stat& st, BackingFile* f) {
   l->capacity_bytes -= l->capacity_bytes % l->logical_block_size;
 }
 
+// The mapping of a DaxDevice: the image's bytes mapped MAP_SHARED.
+class FileDaxMapping : public DaxMapping {
+ public:
+  FileDaxMapping(uint8_t* base, uint64_t size, bool writable)
+      : base_(base), size_(size), writable_(writable) {}
+  ~FileDaxMapping() override { munmap(base_, size_); }
+
+  uint8_t* DirectAccess(uint64_t offset, uint64_t len) override {
+    if (len == 0 || offset > size_ || len > size_ - offset) return nullptr;
+    return base_ + offset;
+  }
+
+  int Flush(uint64_t offset, uint64_t len) override {
+    if (offset > size_ || len > size_ - offset) return -EINVAL;
+    if (len == 0) return 0;
+    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t start = offset - offset % page;
+    if (msync(base_ + start, offset + len - start, MS_SYNC) != 0) return -errno;
+    return 0;
+  }
+
+  uint64_t size() const override { return size_; }
+  bool writable() const override { return writable_; }
+
+ private:
+  uint8_t* const base_;
+  const uint64_t size_;
+  const bool writable_;
+};
+
+// A device with a DaxMapping: bios go to the wrapped device.
+class DaxDevice : public Device {
+ public:
+  DaxDevice(std::unique_ptr<Device> inner, std::unique_ptr<DaxMapping> map)
+      : inner_(std::move(inner)), map_(std::move(map)) {}
+  // The bios finish before the mapping goes away.
+  ~DaxDevice() override { inner_->Drain(); }
+
+  void Submit(Bio* bio) override { inner_->Submit(bio); }
+  void SubmitBatch(absl::Span<Bio* const> bios) override {
+    inner_->SubmitBatch(bios);
+  }
+  const DeviceLimits& limits() const override { return inner_->limits(); }
+  std::string name() const override { return "dax+" + inner_->name(); }
+  uint64_t inflight() const override { return inner_->inflight(); }
+  void Drain() override { inner_->Drain(); }
+  DaxMapping* dax() override { return map_.get(); }
+
+ private:
+  std::unique_ptr<Device> inner_;
+  std::unique_ptr<DaxMapping> map_;
+};
+
+// Maps the first `size` bytes of `path` MAP_SHARED.
+absl::StatusOr<std::unique_ptr<DaxMapping>> MapFile(const std::string& path,
+                                                    uint64_t size,
+                                                    bool read_only) {
+  if (size == 0)
+    return base::ErrnoStatus(-EINVAL,
+                             absl::StrCat(path, ": no capacity to map"));
+  int fd = open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  if (fd < 0) return OpenError(errno, path, "open for mmap");
+  const int prot = read_only ? PROT_READ : PROT_READ | PROT_WRITE;
+  void* p = mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  const int err = errno;
+  close(fd);
+  if (p == MAP_FAILED) return OpenError(err, path, "mmap MAP_SHARED");
+  return std::unique_ptr<DaxMapping>(
+      new FileDaxMapping(static_cast<uint8_t*>(p), size, !read_only));
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<Device>> OpenDaxDevice(
+    const std::string& path, const OpenOptions& options) {
+  OpenOptions buffered = options;
+  buffered.direct = false;
+  absl::StatusOr<std::unique_ptr<Device>> dev = OpenDevice(path, buffered);
+  if (!dev.ok()) return dev.status();
+  absl::StatusOr<std::unique_ptr<DaxMapping>> map =
+      MapFile(path, (*dev)->limits().capacity_bytes, options.read_only);
+  if (!map.ok()) return map.status();
+  return std::unique_ptr<Device>(
+      new DaxDevice(std::move(dev).value(), std::move(map).value()));
+}
 
 void BackingFile::Close() {
   if (fd >= 0) close(fd);

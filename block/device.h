@@ -95,9 +95,38 @@ struct DeviceLimits {
   bool volatile_cache = true;  // a flush is needed for durability
 };
 
+// Direct access to a device's bytes through memory: the kernel's dax_device
+// (dax_direct_access, dax_flush) for "persistent memory". Here the medium is
+// an image file mapped MAP_SHARED: loads and stores through the pointer are
+// the device's contents, coherent with bios of the same device (both go
+// through the host page cache), and Flush makes stores durable (msync).
+//
+// Thread-safety: thread-safe; the mapping lives as long as its device.
+// Concurrent stores to the same bytes race as they would on real memory.
+class DaxMapping {
+ public:
+  virtual ~DaxMapping() = default;
+
+  // A pointer to device bytes [offset, offset + len), or nullptr when the
+  // range is empty or leaves the device. Valid until the device is destroyed.
+  virtual uint8_t* DirectAccess(uint64_t offset, uint64_t len) = 0;
+  // Makes the stores to [offset, offset + len) durable (dax_flush plus the
+  // write barrier: msync(MS_SYNC) of the pages holding them). 0, -EINVAL
+  // for a range leaving the device, or the msync errno.
+  virtual int Flush(uint64_t offset, uint64_t len) = 0;
+  // Bytes mapped (the device's capacity).
+  virtual uint64_t size() const = 0;
+  // Whether stores are allowed (false on a read-only device).
+  virtual bool writable() const = 0;
+};
+
 class Device {
  public:
   virtual ~Device() = default;
+
+  // The device's direct-access mapping, or nullptr when it has none (every
+  // device except those opened with OpenDaxDevice).
+  virtual DaxMapping* dax() { return nullptr; }
 
   // Queues `bio`. Its end_io runs exactly once, possibly before Submit returns
   // (e.g. a bio rejected as invalid completes at once with -EINVAL).
@@ -178,6 +207,15 @@ struct OpenOptions {
 // capacity of a regular file is fixed at open.
 absl::StatusOr<std::unique_ptr<Device>> OpenDevice(const std::string& path,
                                                    const OpenOptions& options);
+
+// Opens `path` as OpenDevice does, but buffered (options.direct is ignored:
+// O_DIRECT bios would not be coherent with the mapping), and maps its whole
+// capacity MAP_SHARED so that dax() is non-null. Bios go to the device
+// OpenDevice chose; DAX loads and stores go to the mapping. Errors as
+// OpenDevice, plus INVALID_ARGUMENT for a zero capacity and the mmap errno
+// (e.g. ENODEV where the file cannot be mapped), with the path.
+absl::StatusOr<std::unique_ptr<Device>> OpenDaxDevice(
+    const std::string& path, const OpenOptions& options);
 
 // Submits `bio` and waits for it; returns bio->result. Blocks: never call it
 // from a completion callback. Overwrites bio->end_io and private_data.
