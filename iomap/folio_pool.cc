@@ -2,6 +2,10 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -53,9 +57,27 @@ void Unpoison(uint8_t* p, size_t bytes) {
   std::abort();
 }
 
+// Faults `bytes` at `data` in, writable, in one call where the kernel has
+// MADV_POPULATE_WRITE (5.14); otherwise, or when that call fails, by
+// touching every page (which fails as any first touch would).
+void Populate(uint8_t* data, size_t bytes) {
+  static std::atomic<bool> have_populate_write{true};
+  if (have_populate_write.load(std::memory_order_relaxed)) {
+    if (madvise(data, bytes, MADV_POPULATE_WRITE) == 0) return;
+    // An older kernel (EINVAL) or a filter (ENOSYS, EPERM): never again.
+    if (errno == EINVAL || errno == ENOSYS || errno == EPERM) {
+      have_populate_write.store(false, std::memory_order_relaxed);
+    }
+  }
+  for (size_t off = 0; off < bytes; off += kPoolPageSize) {
+    reinterpret_cast<volatile uint8_t*>(data)[off] = 0;
+  }
+}
+
 // A 2 MiB chunk on its own 2 MiB-aligned mapping, backed by a transparent
 // huge page when the kernel has one: one fault instead of 512, and fewer
 // TLB misses and cheaper page pinning when the data goes to O_DIRECT I/O.
+// Populated before it is returned.
 uint8_t* HugeAlloc(size_t bytes) {
   const size_t span = 2 * bytes;
   void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE,
@@ -68,10 +90,7 @@ uint8_t* HugeAlloc(size_t bytes) {
   if (tail > 0) munmap(reinterpret_cast<void*>(start + bytes), tail);
   auto* data = reinterpret_cast<uint8_t*>(start);
   madvise(data, bytes, MADV_HUGEPAGE);
-  // Fault it in now (one huge page, or 4 KiB pages without THP).
-  for (size_t off = 0; off < bytes; off += kPoolPageSize) {
-    reinterpret_cast<volatile uint8_t*>(data)[off] = 0;
-  }
+  Populate(data, bytes);
   return data;
 }
 
@@ -99,12 +118,25 @@ void SystemFree(uint8_t* p, size_t bytes) {
   }
 }
 
+uint64_t NanosSince(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start)
+          .count());
+}
+
 }  // namespace
 
 FolioPool::FolioPool(uint64_t max_idle_bytes)
     : max_idle_bytes_(max_idle_bytes) {}
 
-FolioPool::~FolioPool() { Trim(); }
+FolioPool::~FolioPool() {
+  {
+    std::lock_guard<std::mutex> l(reserve_mu_);
+    StopReserveThread();
+  }
+  Trim();
+}
 
 FolioPool* FolioPool::Global() {
   static FolioPool* pool = new FolioPool();
@@ -113,12 +145,59 @@ FolioPool* FolioPool::Global() {
 
 size_t FolioPool::Bytes(unsigned order) { return kPoolPageSize << order; }
 
+uint64_t FolioPool::IdleLimit(uint64_t in_use) const {
+  const uint64_t reserve = reserve_bytes_.load();
+  const uint64_t rest = reserve > in_use ? reserve - in_use : 0;
+  return std::max(max_idle_bytes_.load(), rest);
+}
+
+uint64_t FolioPool::idle_limit() const {
+  return IdleLimit(in_use_bytes_.load());
+}
+
+void FolioPool::PushIdleLocked(uint8_t* p, unsigned order) {
+  Poison(p, Bytes(order));
+  idle_[order].push_back(p);
+  idle_bytes_.fetch_add(Bytes(order));
+}
+
+uint8_t* FolioPool::SplitLocked(uint8_t* p, unsigned from, unsigned order) {
+  for (unsigned o = from; o-- > order;) PushIdleLocked(p + Bytes(o), o);
+  return p;
+}
+
+uint8_t* FolioPool::TakeIdleLocked(unsigned order) {
+  if (!idle_[order].empty()) {
+    uint8_t* p = idle_[order].back();
+    idle_[order].pop_back();
+    idle_bytes_.fetch_sub(Bytes(order));
+    return p;
+  }
+  // Only chunk-backed orders split: a piece is returned with munmap.
+  if (Bytes(order) < kMmapMinBytes) return nullptr;
+  for (unsigned from = order + 1; from < kOrders; from++) {
+    if (idle_[from].empty()) continue;
+    uint8_t* p = idle_[from].back();
+    idle_[from].pop_back();
+    idle_bytes_.fetch_sub(Bytes(from));
+    return SplitLocked(p, from, order);
+  }
+  return nullptr;
+}
+
 uint8_t* FolioPool::TakeIdle(unsigned order) {
   std::lock_guard<std::mutex> l(mu_);
-  if (idle_[order].empty()) return nullptr;
-  uint8_t* p = idle_[order].back();
-  idle_[order].pop_back();
-  idle_bytes_.fetch_sub(Bytes(order));
+  return TakeIdleLocked(order);
+}
+
+uint8_t* FolioPool::TakeIdleOrWait(unsigned order) {
+  std::unique_lock<std::mutex> l(mu_);
+  uint8_t* p = TakeIdleLocked(order);
+  if (Bytes(order) < kMmapMinBytes) return p;
+  while (p == nullptr && populating_.load()) {
+    published_.wait(l);
+    p = TakeIdleLocked(order);
+  }
   return p;
 }
 
@@ -128,52 +207,122 @@ uint8_t* FolioPool::Alloc(unsigned order, Fill fill) {
     std::abort();
   }
   const size_t bytes = Bytes(order);
-  uint8_t* p = TakeIdle(order);
-  if (p == nullptr) {
-    fresh_.fetch_add(1, std::memory_order_relaxed);
-    if (bytes < kMmapMinBytes) return SmallAlloc(bytes);
-    return CarveHugeChunk(order);  // already zero
-  }
+  in_use_bytes_.fetch_add(bytes);
+  uint8_t* p = populating_.load() ? TakeIdleOrWait(order) : TakeIdle(order);
+  if (p == nullptr) return AllocFresh(order);  // already zero
   reused_.fetch_add(1, std::memory_order_relaxed);
   Unpoison(p, bytes);
   if (fill == Fill::kZeroed) std::memset(p, 0, bytes);
   return p;
 }
 
+uint8_t* FolioPool::AllocFresh(unsigned order) {
+  fresh_.fetch_add(1, std::memory_order_relaxed);
+  const auto start = std::chrono::steady_clock::now();
+  const size_t bytes = Bytes(order);
+  uint8_t* p =
+      bytes < kMmapMinBytes ? SmallAlloc(bytes) : CarveHugeChunk(order);
+  fresh_ns_.fetch_add(NanosSince(start), std::memory_order_relaxed);
+  // The pool grew: a reserve's share of idle memory shrinks with it.
+  const uint64_t limit = idle_limit();
+  if (idle_bytes_.load() > limit) TrimTo(limit);
+  return p;
+}
+
 uint8_t* FolioPool::CarveHugeChunk(unsigned order) {
   const size_t bytes = Bytes(order);
   const uint64_t rest = kHugeBytes - bytes;
-  const uint64_t max = max_idle_bytes_.load();
-  if (rest > max) return ExactAlloc(bytes);
-  // The other pieces become idle buffers of this order: make room for them
-  // by dropping idle buffers (of other orders) rather than unmapping part
-  // of a huge page, which splits it.
-  TrimTo(max - rest);
+  const uint64_t limit = idle_limit();
+  if (rest > limit) return ExactAlloc(bytes);
+  // The other pieces become idle buffers: make room for them by dropping
+  // idle buffers rather than unmapping part of a huge page, which splits it.
+  TrimTo(limit - rest);
   uint8_t* chunk = HugeAlloc(kHugeBytes);
-  for (size_t off = bytes; off < kHugeBytes; off += bytes) {
-    Free(chunk + off, order);
-  }
-  return chunk;
+  std::lock_guard<std::mutex> l(mu_);
+  return SplitLocked(chunk, kOrders - 1, order);
 }
 
 void FolioPool::Free(uint8_t* data, unsigned order) {
   if (data == nullptr) return;
   const size_t bytes = Bytes(order);
+  const uint64_t in_use = in_use_bytes_.fetch_sub(bytes) - bytes;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (idle_bytes_.load() + bytes <= max_idle_bytes_.load()) {
-      Poison(data, bytes);
-      idle_[order].push_back(data);
-      idle_bytes_.fetch_add(bytes);
+    if (idle_bytes_.load() + bytes <= IdleLimit(in_use)) {
+      PushIdleLocked(data, order);
+      if (populating_.load()) published_.notify_all();
       return;
     }
   }
   SystemFree(data, bytes);
 }
 
+void FolioPool::Reserve(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(reserve_mu_);
+  StopReserveThread();
+  reserve_bytes_.store((bytes + kHugeBytes - 1) & ~uint64_t{kHugeBytes - 1});
+  if (bytes == 0) {
+    TrimTo(idle_limit());
+    return;
+  }
+  PopulateReserve();
+}
+
+void FolioPool::ReserveAsync(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(reserve_mu_);
+  StopReserveThread();
+  reserve_bytes_.store((bytes + kHugeBytes - 1) & ~uint64_t{kHugeBytes - 1});
+  if (bytes == 0) {
+    TrimTo(idle_limit());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> m(mu_);
+    populating_.store(true);
+  }
+  reserve_thread_ = std::thread([this] {
+    PopulateReserve();
+    std::lock_guard<std::mutex> m(mu_);
+    populating_.store(false);
+    published_.notify_all();
+  });
+}
+
+void FolioPool::WaitReserved() {
+  std::lock_guard<std::mutex> l(reserve_mu_);
+  if (reserve_thread_.joinable()) reserve_thread_.join();
+}
+
+void FolioPool::StopReserveThread() {
+  if (!reserve_thread_.joinable()) return;
+  stop_reserve_.store(true);
+  reserve_thread_.join();
+  stop_reserve_.store(false);
+}
+
+void FolioPool::PopulateReserve() {
+  while (!stop_reserve_.load()) {
+    const uint64_t held = in_use_bytes_.load() + idle_bytes_.load();
+    if (held + kHugeBytes > reserve_bytes_.load()) return;
+    const auto start = std::chrono::steady_clock::now();
+    uint8_t* chunk = HugeAlloc(kHugeBytes);
+    reserve_ns_.fetch_add(NanosSince(start), std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (idle_bytes_.load() + kHugeBytes <= IdleLimit(in_use_bytes_.load())) {
+        PushIdleLocked(chunk, kOrders - 1);
+        published_.notify_all();
+        continue;
+      }
+    }
+    SystemFree(chunk, kHugeBytes);  // allocations overtook the reserve
+    return;
+  }
+}
+
 void FolioPool::set_max_idle_bytes(uint64_t bytes) {
   max_idle_bytes_.store(bytes);
-  TrimTo(bytes);
+  TrimTo(idle_limit());
 }
 
 void FolioPool::TrimTo(uint64_t limit) {

@@ -1,4 +1,5 @@
-// FolioPool: reuse, the idle bound, zero-fill on request, concurrency; and
+// FolioPool: reuse, buddy-style carving, the idle bound, the reserve,
+// zero-fill on request, concurrency; and
 // end to end through the write path: a reused buffer's old bytes never
 // reach a reader (partial writes, short copies, revalidation, holes,
 // mapped read-modify-write).
@@ -7,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -60,10 +62,157 @@ TEST(FolioPoolTest, FreedBufferIsReusedAndZeroedOnRequest) {
   EXPECT_EQ(r, p);
   EXPECT_TRUE(AllBytes(r, bytes, 0xa5));
   pool.Free(r, order);
-  // Another order never gets it.
-  uint8_t* s = pool.Alloc(order - 1, FolioPool::Fill::kUndefined);
-  EXPECT_NE(s, p);
+  // A smaller order may be carved from it: zeroed on request too.
+  std::memset(pool.Alloc(order, FolioPool::Fill::kUndefined), 0xa5, bytes);
+  pool.Free(p, order);
+  uint8_t* s = pool.Alloc(order - 1, FolioPool::Fill::kZeroed);
+  EXPECT_TRUE(AllBytes(s, bytes / 2, 0));
   pool.Free(s, order - 1);
+}
+
+TEST(FolioPoolTest, SmallerOrdersAreCarvedBuddyStyle) {
+  FolioPool pool(uint64_t{4} << 20);
+  const size_t huge = kPageSize << 9;
+  uint8_t* big = pool.Alloc(9, FolioPool::Fill::kZeroed);
+  pool.Free(big, 9);
+  ASSERT_EQ(pool.idle_bytes(), huge);
+  // 128 KiB from the idle 2 MiB buffer: the rest stays idle as one buffer
+  // of each order 5..8, and the next requests take those, not new memory.
+  uint8_t* a = pool.Alloc(5, FolioPool::Fill::kUndefined);
+  EXPECT_EQ(a, big);
+  EXPECT_EQ(pool.idle_bytes(), huge - (kPageSize << 5));
+  EXPECT_EQ(pool.in_use_bytes(), kPageSize << 5);
+  uint8_t* b = pool.Alloc(8, FolioPool::Fill::kUndefined);
+  EXPECT_EQ(b, big + (kPageSize << 8));
+  uint8_t* c = pool.Alloc(5, FolioPool::Fill::kUndefined);
+  EXPECT_EQ(c, big + (kPageSize << 5));
+  EXPECT_EQ(pool.fresh(), 1u);
+  // Orders below 128 KiB come from the heap, never from a chunk.
+  uint8_t* d = pool.Alloc(4, FolioPool::Fill::kUndefined);
+  EXPECT_TRUE(d < big || d >= big + huge);
+  EXPECT_EQ(pool.fresh(), 2u);
+  pool.Free(a, 5);
+  pool.Free(b, 8);
+  pool.Free(c, 5);
+  pool.Free(d, 4);
+  EXPECT_EQ(pool.in_use_bytes(), 0u);
+}
+
+// in use + idle <= max(in use + max_idle_bytes, reserve).
+void ExpectWithinBound(const FolioPool& pool) {
+  const uint64_t in_use = pool.in_use_bytes();
+  EXPECT_LE(in_use + pool.idle_bytes(),
+            std::max(in_use + pool.max_idle_bytes(), pool.reserve_bytes()));
+}
+
+TEST(FolioPoolTest, ReserveIsPopulatedAheadAndServesAllocations) {
+  const uint64_t huge = kPageSize << 9;
+  FolioPool pool(0);
+  pool.Reserve(4 * huge - 1);  // rounded up to whole chunks
+  EXPECT_EQ(pool.reserve_bytes(), 4 * huge);
+  EXPECT_EQ(pool.idle_bytes(), 4 * huge);
+  EXPECT_EQ(pool.fresh(), 0u);
+  EXPECT_GT(pool.reserve_seconds(), 0.0);
+  std::vector<uint8_t*> bufs;
+  for (int i = 0; i < 8; i++) {
+    bufs.push_back(pool.Alloc(8, FolioPool::Fill::kUndefined));
+    EXPECT_TRUE(AllBytes(bufs.back(), huge / 2, 0));
+  }
+  EXPECT_EQ(pool.fresh(), 0u);
+  EXPECT_EQ(pool.idle_bytes(), 0u);
+  // Beyond the reserve memory comes from the system, and what is freed is
+  // kept only up to the reserve (max_idle_bytes is 0 here).
+  bufs.push_back(pool.Alloc(8, FolioPool::Fill::kUndefined));
+  EXPECT_EQ(pool.fresh(), 1u);
+  ExpectWithinBound(pool);
+  for (uint8_t* p : bufs) pool.Free(p, 8);
+  EXPECT_EQ(pool.idle_bytes(), 4 * huge);
+  ExpectWithinBound(pool);
+  // Dropping the reserve returns the memory.
+  pool.Reserve(0);
+  EXPECT_EQ(pool.idle_bytes(), 0u);
+}
+
+TEST(FolioPoolTest, ReserveShrinksAsMemoryIsInUse) {
+  const uint64_t huge = kPageSize << 9;
+  FolioPool pool(huge);
+  // Memory in use counts toward the reserve: only the rest is populated.
+  std::vector<uint8_t*> small;
+  for (int i = 0; i < 512; i++) {
+    small.push_back(pool.Alloc(0, FolioPool::Fill::kUndefined));
+  }
+  pool.Reserve(3 * huge);
+  EXPECT_EQ(pool.idle_bytes(), 2 * huge);
+  // Heap allocations beyond it trim the idle chunks back to the bound.
+  for (int i = 0; i < 1024; i++) {
+    small.push_back(pool.Alloc(0, FolioPool::Fill::kUndefined));
+  }
+  ExpectWithinBound(pool);
+  EXPECT_EQ(pool.idle_bytes(), huge);
+  for (uint8_t* p : small) pool.Free(p, 0);
+  ExpectWithinBound(pool);
+}
+
+TEST(FolioPoolTest, RandomUseStaysWithinTheBound) {
+  const unsigned seed = 7;
+  std::mt19937 rng(seed);
+  FolioPool pool(uint64_t{1} << 20);
+  pool.Reserve(uint64_t{8} << 20);
+  std::vector<std::pair<uint8_t*, unsigned>> live;
+  for (int i = 0; i < 2000; i++) {
+    if (live.empty() || rng() % 3 != 0) {
+      const unsigned order = rng() % FolioPool::kOrders;
+      live.emplace_back(pool.Alloc(order, FolioPool::Fill::kZeroed), order);
+    } else {
+      const size_t k = rng() % live.size();
+      pool.Free(live[k].first, live[k].second);
+      live[k] = live.back();
+      live.pop_back();
+    }
+    if (live.size() > 20) {
+      pool.Free(live.front().first, live.front().second);
+      live.erase(live.begin());
+    }
+    const uint64_t in_use = pool.in_use_bytes();
+    ASSERT_LE(in_use + pool.idle_bytes(),
+              std::max(in_use + pool.max_idle_bytes(), pool.reserve_bytes()))
+        << "seed " << seed << " step " << i;
+  }
+  for (auto& [p, order] : live) pool.Free(p, order);
+  EXPECT_EQ(pool.in_use_bytes(), 0u);
+}
+
+TEST(FolioPoolTest, ReserveAsyncRacesWithAllocations) {
+  FolioPool pool(0);
+  pool.ReserveAsync(uint64_t{32} << 20);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; t++) {
+    threads.emplace_back([&pool, t] {
+      std::mt19937 rng(200 + t);
+      for (int i = 0; i < 200; i++) {
+        const unsigned order = 5 + rng() % 5;
+        uint8_t* p = pool.Alloc(order, FolioPool::Fill::kZeroed);
+        ASSERT_TRUE(AllBytes(p, kPageSize << order, 0)) << "seed " << 200 + t;
+        std::memset(p, t + 1, kPageSize << order);
+        pool.Free(p, order);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  pool.WaitReserved();
+  EXPECT_EQ(pool.in_use_bytes(), 0u);
+  // Allocations that found nothing idle waited for the reserve's chunks
+  // rather than faulting memory in beside it.
+  EXPECT_FALSE(pool.populating());
+  EXPECT_EQ(pool.fresh(), 0u);
+  EXPECT_EQ(pool.idle_bytes(), uint64_t{32} << 20);
+  ExpectWithinBound(pool);
+}
+
+TEST(FolioPoolTest, DestructionStopsABackgroundReserve) {
+  auto pool = std::make_unique<FolioPool>();
+  pool->ReserveAsync(uint64_t{1} << 30);
+  pool.reset();  // returns promptly; nothing leaks (ASAN's leak check)
 }
 
 TEST(FolioPoolTest, IdleBytesStayWithinTheBound) {
@@ -170,6 +319,21 @@ class StaleDataTest
     reused_before_ = pool->reused();
   }
 
+  // Fills the global pool with 2 MiB buffers holding kStale only, so every
+  // folio of 128 KiB or more is carved from one.
+  void SeedPoolWithChunks() {
+    FolioPool* pool = FolioPool::Global();
+    pool->Trim();
+    const unsigned top = FolioPool::kOrders - 1;
+    std::vector<uint8_t*> bufs;
+    for (int i = 0; i < 4; i++) {
+      bufs.push_back(pool->Alloc(top, FolioPool::Fill::kUndefined));
+      std::memset(bufs.back(), kStale, kPageSize << top);
+    }
+    for (uint8_t* p : bufs) pool->Free(p, top);
+    reused_before_ = pool->reused();
+  }
+
   int64_t Write(int64_t pos, size_t len, size_t fault_at = size_t(-1)) {
     std::vector<uint8_t> data(len, kData);
     BufferSource src(data.data(), data.size(), fault_at);
@@ -219,6 +383,18 @@ TEST_P(StaleDataTest, PartialWritesIntoHoles) {
   ASSERT_EQ(Write(2 << 20, 1 << 20), 1 << 20);  // whole folios
   ASSERT_EQ(Write((3 << 20) + 512, (1 << 20) - 1024), (1 << 20) - 1024);
   ExpectPoolReused();
+  ExpectNoStaleCached();
+  ExpectNoStaleRead();
+}
+
+TEST_P(StaleDataTest, FoliosCarvedFromStaleChunks) {
+  SeedPoolWithChunks();
+  ASSERT_EQ(Write(100, 3000), 3000);
+  ASSERT_EQ(Write((1 << 20) + 4096 * 3 + 7, 70000), 70000);
+  ASSERT_EQ(Write(2 << 20, 1 << 20), 1 << 20);
+  EXPECT_EQ(Write((3 << 20) + 512, 1 << 19, 4000), 4000);
+  // Only large folios (>= 128 KiB) are carved from chunks.
+  if (std::get<1>(GetParam())) ExpectPoolReused();
   ExpectNoStaleCached();
   ExpectNoStaleRead();
 }

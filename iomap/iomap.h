@@ -72,9 +72,12 @@ inline constexpr uint32_t kFolioBatch = 1u << 15;  // zeroing uses a folio batch
 //   page_mkwrite                  kWrite | kFault
 //   zero_range, truncate_page     kZero
 //   unshare                       kWrite | kUnshare
-//   direct I/O                    kDirect [| kWrite | kNowait | kOverwriteOnly
-//   | kAtomic] DAX read/write, fault         kDax [| kWrite | kNowait], kDax |
-//   kFault [| kWrite] seek, fiemap, bmap, swapfile  kReport
+//   direct I/O                    kDirect [| kWrite | kNowait |
+//                                 kOverwriteOnly | kAtomic]
+//   DAX read/write, fault         kDax [| kWrite | kNowait], kDax | kFault
+//                                 [| kWrite]
+//   seek                          kReport | kSeek
+//   fiemap, bmap, swapfile        kReport
 inline constexpr unsigned kWrite = 1u << 0;
 inline constexpr unsigned kZero = 1u << 1;
 inline constexpr unsigned kReport = 1u << 2;
@@ -86,6 +89,11 @@ inline constexpr unsigned kUnshare = 1u << 7;
 inline constexpr unsigned kDax = 1u << 8;
 inline constexpr unsigned kAtomic = 1u << 9;
 inline constexpr unsigned kDontcache = 1u << 10;
+// iomapd only: SeekData/SeekHole pass kReport | kSeek. The kernel gives
+// seek its own iomap_ops (XFS: xfs_seek_iomap_ops, which reports COW-fork
+// extents over data-fork holes as UNWRITTEN); here one IomapOps serves
+// seek, FIEMAP, FIBMAP and swapfile, so seek says who it is.
+inline constexpr unsigned kSeek = 1u << 16;
 
 // ---------------------------------------------------------------------------
 // struct iomap: what is at [offset, offset + length) of a file.

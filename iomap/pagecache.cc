@@ -54,6 +54,11 @@ void PageCache::RemoveFolio(Folio* folio) {
 void PageCache::MakeRoom(size_t bytes) {
   uint64_t cached = cached_bytes_.load();
   uint64_t budget = budget_bytes_.load();
+  // While the folio pool populates its reserve (at mount), grow only into
+  // memory it already holds: recycling clean folios is cheaper than waiting
+  // for, or faulting in, more.
+  FolioPool* pool = FolioPool::Global();
+  if (pool->populating()) budget = std::min(budget, pool->held_bytes());
   if (cached + bytes <= budget) return;
   Reclaim(cached + bytes - budget);
 }

@@ -107,7 +107,8 @@ int64_t SeekHole(Inode* inode, int64_t pos, IomapOps& ops) {
   inode->locks().rwsem.AssertReaderHeld();
   const int64_t size = inode->i_size_read();
   if (pos < 0 || pos >= size) return -ENXIO;
-  IomapIter iter(inode, pos, static_cast<uint64_t>(size - pos), kReport);
+  IomapIter iter(inode, pos, static_cast<uint64_t>(size - pos),
+                 kReport | kSeek);
   int ret;
   while ((ret = iter.Next(ops)) > 0) iter.status = SeekHoleStep(iter, &pos);
   if (ret < 0) return ret;
@@ -119,7 +120,8 @@ int64_t SeekData(Inode* inode, int64_t pos, IomapOps& ops) {
   inode->locks().rwsem.AssertReaderHeld();
   const int64_t size = inode->i_size_read();
   if (pos < 0 || pos >= size) return -ENXIO;
-  IomapIter iter(inode, pos, static_cast<uint64_t>(size - pos), kReport);
+  IomapIter iter(inode, pos, static_cast<uint64_t>(size - pos),
+                 kReport | kSeek);
   int ret;
   while ((ret = iter.Next(ops)) > 0) iter.status = SeekDataStep(iter, &pos);
   if (ret < 0) return ret;

@@ -2,7 +2,7 @@
 // fs/iomap/seek.c, and mapping_seek_hole_data, mm/filemap.c). See
 // docs/reporting.md for every rule and the test that checks it.
 //
-// Both walk [pos, i_size) with kReport mappings:
+// Both walk [pos, i_size) with kReport | kSeek mappings:
 //   SEEK_HOLE: kHole -> pos; kUnwritten -> the first hole the pagecache
 //     shows within the mapping (a missing folio or a !uptodate block), else
 //     on; kMapped, kDelalloc, kInline are data. No hole before EOF -> i_size

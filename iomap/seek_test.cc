@@ -317,14 +317,14 @@ TEST_F(SeekTest, PreallocWithWrittenPagesInCache) {
   EXPECT_EQ(Data(516 * kKiB), -ENXIO);
 }
 
-// Every IomapBegin of seek carries exactly kReport.
+// Every IomapBegin of seek carries exactly kReport | kSeek.
 TEST_F(SeekTest, UsesReportFlag) {
   Init(12, 64 * kKiB);
   fs_->Add(32 * kKiB, 8 * kKiB, T::kMapped, 0);
   Data(0);
   Hole(32 * kKiB);
   ASSERT_GT(fs_->begin_calls(), 2);
-  for (unsigned f : fs_->begin_flags) EXPECT_EQ(f, kReport);
+  for (unsigned f : fs_->begin_flags) EXPECT_EQ(f, kReport | kSeek);
 }
 
 // IomapBegin's error is returned.
