@@ -28,15 +28,6 @@ iomap::Iomap::Type TypeOf(ExtentState s) {
   }
 }
 
-std::string RangeBody(uint64_t ino, uint64_t off, uint64_t len) {
-  std::string body;
-  Encoder e(&body);
-  e.U64(ino);
-  e.U64(off);
-  e.U64(len);
-  return body;
-}
-
 VolInode* Vi(iomap::Inode* inode) { return static_cast<VolInode*>(inode); }
 
 // [off, off + n) of extent e (which contains it).
@@ -56,8 +47,53 @@ Extent TrimToRange(const Extent& e, uint64_t off_b, uint64_t end_b) {
   return Clip(e, off_b, end - off_b);
 }
 
+// XFS_DEFAULT_COWEXTSZ_HINT: what xfs_get_cowextsz_hint returns for an
+// inode without a cowextsize or extsize hint. New COW-fork delalloc
+// reservations are rounded out to windows of this many blocks, so the
+// unshared blocks and holes around a copy-on-write go through the COW fork
+// too (speculative COW preallocation).
+constexpr uint64_t kCowExtSizeHint = 32;
+
+// xfs_bmap_extsize_align for a COW-fork delalloc reservation: [off, end),
+// part of a COW-fork hole that ends at `next` (kMaxFileBlocks: no COW
+// extent follows), rounded out to kCowExtSizeHint-aligned windows, then
+// shifted or cut, as XFS does, so that it overlaps neither the COW extent
+// before it (ending at prev_end, 0 if none) nor the next one.
+BlockRange AlignCowReservation(uint64_t off, uint64_t end, uint64_t prev_end,
+                               uint64_t next) {
+  const bool has_next = next < kMaxFileBlocks;
+  uint64_t a = off - off % kCowExtSizeHint;
+  uint64_t n = end - a;
+  if (n % kCowExtSizeHint != 0) n += kCowExtSizeHint - n % kCowExtSizeHint;
+  if (a != off && a < prev_end) a = prev_end;
+  if (has_next && a + n != end && a + n > next) a = next > n ? next - n : 0;
+  if (a != off && a < prev_end) a = prev_end;
+  if (has_next && a + n != end && a + n > next) n = next - a;
+  n = std::min(n, kMaxFileBlocks - a);
+  return BlockRange{a, n};
+}
+
+// The COW-fork reservation for [off, end) (a COW hole ending at `next`)
+// with the extent size hint applied; [off, end) itself when the window
+// would overlap a COW extent.
+BlockRange CowReservation(const ExtentMap& cow, uint64_t off, uint64_t end,
+                          uint64_t next) {
+  // Every candidate window starts at or after off - span.
+  const uint64_t span = end - off + 2 * kCowExtSizeHint;
+  const uint64_t lo = off - std::min(off, span);
+  uint64_t prev_end = 0;
+  if (off > lo)
+    cow.ForEachInRange(lo, off - lo, [&](const Extent& x) {
+      prev_end = std::max(prev_end, x.file_end());
+    });
+  const BlockRange w = AlignCowReservation(off, end, prev_end, next);
+  bool clear = w.start <= off && w.end() >= end;
+  cow.ForEachInRange(w.start, w.len, [&](const Extent&) { clear = false; });
+  return clear ? w : BlockRange{off, end - off};
+}
+
 std::string MapAllocBody(uint64_t ino, const Extent& e, ExtentState st) {
-  std::string body = RangeBody(ino, e.file_off, e.len);
+  std::string body = RangeOpBody(ino, e.file_off, e.len);
   Encoder enc(&body);
   enc.U64(e.dev_block);
   enc.U16(static_cast<uint16_t>(st));
@@ -98,25 +134,53 @@ int DataOps::CowBegin(VolInode* vi, const Extent& shared, uint64_t end_b,
                       iomap::Iomap* iomap, iomap::Iomap* srcmap) {
   FileData* fd = vi->fork();
   const uint64_t off_b = shared.file_off;
-  Extent c = fd->cow.Lookup(off_b);
-  if (c.state == ExtentState::kHole) {
-    const uint64_t n = std::min({c.file_end(), shared.file_end(),
-                                 std::max(end_b, off_b + 1)}) -
-                       off_b;
-    if (int r = vol_->resv_->Reserve(vi->ino(), n); r != 0) return r;
-    if (int r =
-            fd->cow.Map(off_b, n, kNoDevBlock, ExtentState::kDelalloc, nullptr);
-        r != 0) {
-      vol_->resv_->Release(vi->ino(), n);
-      return r;
-    }
-    c = fd->cow.Lookup(off_b);
+  const uint64_t next = fd->cow.Lookup(off_b).file_end();  // a COW hole
+  const uint64_t end =
+      std::min({next, shared.file_end(), std::max(end_b, off_b + 1)});
+  BlockRange w = CowReservation(fd->cow, off_b, end, next);
+  int r = vol_->resv_->Reserve(vi->ino(), w.len);
+  if (r == -ENOSPC && w.len != end - off_b) {
+    w = BlockRange{off_b, end - off_b};  // retry without the hint, as XFS
+    r = vol_->resv_->Reserve(vi->ino(), w.len);
   }
-  const uint64_t n = std::min(c.file_end(), shared.file_end()) - off_b;
-  FillIomap(vi, Clip(c, off_b, n), iomap);
-  iomap->flags |= iomap::kShared;
+  if (r != 0) return r;
+  r = fd->cow.Map(w.start, w.len, kNoDevBlock, ExtentState::kDelalloc, nullptr);
+  if (r != 0) {
+    vol_->resv_->Release(vi->ino(), w.len);
+    return r;
+  }
+  // Only this call's reservation, so that IomapEnd punches nothing older.
+  const uint64_t n = std::min(w.end(), shared.file_end()) - off_b;
+  FillIomap(vi, Extent{off_b, n, kNoDevBlock, ExtentState::kDelalloc}, iomap);
+  iomap->flags |= iomap::kShared | iomap::kNew;
   FillIomap(vi, Clip(shared, off_b, n), srcmap);
   return 0;
+}
+
+void DataOps::CowFound(VolInode* vi, const Extent& data, const Extent& cow,
+                       uint64_t off_b, iomap::Iomap* iomap,
+                       iomap::Iomap* srcmap) {
+  const uint64_t n = std::min(cow.file_end(), data.file_end()) - off_b;
+  const Extent c = Clip(cow, off_b, n);
+  FillIomap(vi, c, iomap);
+  // Staging blocks hold nothing until written back (XFS keeps COW-fork
+  // blocks unwritten until the I/O): a partial write over a data-fork hole
+  // zeroes the rest of the block rather than reading them.
+  if (c.allocated()) iomap->type = iomap::Iomap::Type::kUnwritten;
+  iomap->flags |= iomap::kShared;
+  if (data.state != ExtentState::kHole)
+    FillIomap(vi, Clip(data, off_b, n), srcmap);
+}
+
+void DataOps::SeekHoleBegin(VolInode* vi, const Extent& hole, uint64_t off_b,
+                            uint64_t end_b, iomap::Iomap* iomap) {
+  const Extent c = vi->fork()->cow.Lookup(off_b);
+  const uint64_t n = std::min(c.file_end(), hole.file_end()) - off_b;
+  FillIomap(vi, TrimToRange(Clip(c, off_b, n), off_b, end_b), iomap);
+  if (c.state == ExtentState::kHole) return;
+  // Dirty cached data may lie over it: let the pagecache answer.
+  iomap->type = iomap::Iomap::Type::kUnwritten;
+  iomap->flags |= iomap::kShared;
 }
 
 int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
@@ -125,9 +189,10 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
   VolInode* vi = Vi(inode);
   const unsigned bits = vi->blkbits();
   if (pos < 0 || len <= 0) return -EINVAL;
-  // Direct I/O and DAX need their own mapping rules (no delalloc, COW,
-  // OVERWRITE_ONLY, ATOMIC); fs::Volume does not implement them yet.
-  if (flags & (iomap::kDirect | iomap::kDax)) return -EOPNOTSUPP;
+  if (flags & iomap::kDirect)
+    return DirectIomapBegin(vi, pos, len, flags, iomap, srcmap);
+  if (flags & iomap::kDax)
+    return DaxIomapBegin(vi, pos, len, flags, iomap, srcmap);
   const uint64_t off_b = static_cast<uint64_t>(pos) >> bits;
   if (off_b >= LimitBlocks(bits)) return -EFBIG;
   const uint64_t end_b = std::min(
@@ -136,6 +201,21 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
   FileData* fd = vi->fork();
   base::MutexLock l(&fd->ilock);
   Extent e = fd->data.Lookup(off_b);
+  const bool hole = e.state == ExtentState::kHole;
+  if ((flags & iomap::kSeek) && hole) {
+    SeekHoleBegin(vi, e, off_b, end_b, iomap);
+    return 0;
+  }
+  // Writes and zeroing go wherever the COW fork already has an extent
+  // (zeroing or unsharing a data-fork hole needs no blocks at all).
+  if ((flags & (iomap::kWrite | iomap::kZero)) &&
+      !(hole && (flags & (iomap::kZero | iomap::kUnshare)))) {
+    const Extent c = fd->cow.Lookup(off_b);
+    if (c.state != ExtentState::kHole) {
+      CowFound(vi, e, c, off_b, iomap, srcmap);
+      return 0;
+    }
+  }
   if (e.allocated()) {
     // Shared blocks are reported SHARED; writes and zeroing go to the COW
     // fork (xfs_buffered_write_iomap_begin / xfs_reflink_trim_around_shared).
@@ -175,6 +255,11 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
 }
 
 void DataOps::PunchDelalloc(VolInode* vi, int64_t off, int64_t len) {
+  PunchForkDelalloc(vi, off, len, /*cow=*/false);
+}
+
+void DataOps::PunchForkDelalloc(VolInode* vi, int64_t off, int64_t len,
+                                bool cow) {
   const unsigned bits = vi->blkbits();
   const uint64_t first = static_cast<uint64_t>(off) >> bits;
   const uint64_t end =
@@ -185,12 +270,15 @@ void DataOps::PunchDelalloc(VolInode* vi, int64_t off, int64_t len) {
   if (end <= first) return;
   FileData* fd = vi->fork();
   base::MutexLock l(&fd->ilock);
-  int64_t n = fd->data.PunchDelalloc(first, end - first, nullptr);
+  ExtentMap& fork = cow ? fd->cow : fd->data;
+  int64_t n = fork.PunchDelalloc(first, end - first, nullptr);
   if (n > 0) vol_->resv_->Release(vi->ino(), static_cast<uint64_t>(n));
 }
 
 int DataOps::IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len,
                       int64_t written, unsigned flags, iomap::Iomap* iomap) {
+  if (flags & iomap::kDax)
+    return DaxIomapEnd(Vi(inode), pos, len, written, flags, iomap);
   if (!(flags & iomap::kWrite) || (flags & iomap::kFault) ||
       iomap->type != iomap::Iomap::Type::kDelalloc ||
       !(iomap->flags & iomap::kNew))
@@ -203,8 +291,9 @@ int DataOps::IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len,
   base::WriterLock l(&inode->locks().invalidate);
   iomap::WriteDelallocRelease(
       inode, start, end, flags, iomap,
-      [this](iomap::Inode* in, int64_t off, int64_t n, iomap::Iomap*) {
-        PunchDelalloc(Vi(in), off, n);
+      [this](iomap::Inode* in, int64_t off, int64_t n, iomap::Iomap* m) {
+        // A new COW reservation (CowBegin) is punched in the COW fork.
+        PunchForkDelalloc(Vi(in), off, n, (m->flags & iomap::kShared) != 0);
       });
   return 0;
 }
@@ -308,7 +397,7 @@ int DataOps::ConvertDelalloc(VolInode* vi, uint64_t off_b) {
   BlockRange got;
   if (int r = vol_->resv_->AllocReserved(vi->ino(), req, &got); r != 0)
     return r;
-  std::string body = RangeBody(vi->ino(), e.file_off, got.len);
+  std::string body = RangeOpBody(vi->ino(), e.file_off, got.len);
   Encoder enc(&body);
   enc.U64(got.start);
   enc.U16(static_cast<uint16_t>(ExtentState::kUnwritten));
@@ -388,6 +477,14 @@ int DataOps::FinishCowIoend(VolInode* vi, iomap::Ioend* ioend) {
   fd->cow.ForEachInRange(first, last - first, [&](const Extent& e) {
     if (e.allocated()) staged.push_back(e);
   });
+  // Data-fork delalloc under the staging blocks (a write into a data-fork
+  // hole that a COW window covered later) is replaced by the remap: its
+  // reservation goes back (xfs_reflink_end_cow_extent).
+  uint64_t replaced_delalloc = 0;
+  for (const Extent& e : staged)
+    fd->data.ForEachInRange(e.file_off, e.len, [&](const Extent& d) {
+      if (d.state == ExtentState::kDelalloc) replaced_delalloc += d.len;
+    });
   TxnBuilder txn;
   for (const Extent& e : staged)
     txn.Raw(kOpMapAlloc, MapAllocBody(vi->ino(), e, ExtentState::kWritten));
@@ -408,6 +505,7 @@ int DataOps::FinishCowIoend(VolInode* vi, iomap::Ioend* ioend) {
   }
   // The staging blocks now belong to the data fork.
   for (const Extent& e : staged) fd->cow.Unmap(e.file_off, e.len, nullptr);
+  if (replaced_delalloc > 0) vol_->resv_->Release(vi->ino(), replaced_delalloc);
   if (grow) fd->disk_size.store(new_size);
   vi->ClearDirtyTime(dirty_time);
   return 0;
@@ -429,7 +527,7 @@ int DataOps::FinishIoend(iomap::Inode* inode, iomap::Ioend* ioend) {
     const uint64_t first = static_cast<uint64_t>(ioend->io_offset) >> bits;
     const uint64_t last =
         (static_cast<uint64_t>(end) + vi->block_size() - 1) >> bits;
-    txn.Raw(kOpConvert, RangeBody(vi->ino(), first, last - first));
+    txn.Raw(kOpConvert, RangeOpBody(vi->ino(), first, last - first));
   }
   const bool grow = new_size > fd->disk_size.load();
   int64_t dirty_time = 0;

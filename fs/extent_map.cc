@@ -274,7 +274,8 @@ int64_t ExtentMap::PunchDelalloc(uint64_t off, uint64_t len,
   return nr;
 }
 
-int ExtentMap::Shift(uint64_t off, int64_t delta) {
+// 0 if every extent at or after `off` may move by `delta`, else -EINVAL.
+int ExtentMap::CheckShift(uint64_t off, int64_t delta) const {
   if (off >= kMaxFileBlocks) return -EINVAL;
   if (delta == 0 || map_.empty()) return 0;
   if (delta < 0) {
@@ -285,25 +286,40 @@ int ExtentMap::Shift(uint64_t off, int64_t delta) {
         std::prev(it)->first + std::prev(it)->second.len > off - down) {
       return -EINVAL;  // would collapse onto (or split) data below `off`
     }
-  } else {
-    const uint64_t up = static_cast<uint64_t>(delta);
-    const auto& last = *map_.rbegin();
-    if (up > kMaxFileBlocks ||
-        last.first + last.second.len > kMaxFileBlocks - up) {
-      return -EINVAL;
-    }
-    SplitAt(off);
+    return 0;
   }
-  std::vector<Extent> moved;
-  RemoveRange(off, kMaxFileBlocks, &moved);
-  for (Extent& e : moved) {
-    e.file_off =
-        static_cast<uint64_t>(static_cast<int64_t>(e.file_off) + delta);
-    Put(e);
+  const uint64_t up = static_cast<uint64_t>(delta);
+  const auto& last = *map_.rbegin();
+  if (last.first + last.second.len <= off) return 0;  // nothing moves
+  if (up >= kMaxFileBlocks ||
+      last.first + last.second.len > kMaxFileBlocks - up)
+    return -EINVAL;
+  return 0;
+}
+
+// The moved extents keep their order and land beyond every extent that
+// stays, so they are re-inserted at the end of the tree (amortised O(1)
+// each): the whole shift is O(log n + moved), never O(n log n).
+int ExtentMap::Shift(uint64_t off, int64_t delta) {
+  if (int err = CheckShift(off, delta); err != 0) return err;
+  if (delta == 0 || map_.empty()) return 0;
+  if (delta > 0) SplitAt(off);  // xfs_bmap_split_extent
+  auto first = map_.lower_bound(off);
+  if (first == map_.end()) return 0;
+  std::vector<Map_::value_type> moved(first, map_.end());
+  map_.erase(first, map_.end());
+  for (const auto& kv : moved) {
+    const uint64_t to =
+        static_cast<uint64_t>(static_cast<int64_t>(kv.first) + delta);
+    map_.emplace_hint(map_.end(), to, kv.second);
   }
-  const uint64_t seam = static_cast<uint64_t>(static_cast<int64_t>(off) +
-                                              std::min<int64_t>(delta, 0));
-  MergeRange(seam, seam);
+  // Collapse: the first moved extent may now continue its left neighbour
+  // (xfs_bmap_shift_can_merge); insert leaves a gap, nothing to merge.
+  if (delta < 0) {
+    const uint64_t seam =
+        static_cast<uint64_t>(static_cast<int64_t>(off) + delta);
+    MergeRange(seam, seam);
+  }
   Bump();
   return 0;
 }

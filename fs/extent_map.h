@@ -161,10 +161,18 @@ class ExtentMap {
                         std::vector<Extent>* punched);
 
   // Moves every extent at or after file block `off` by `delta` blocks
-  // (collapse range: delta < 0; insert range: delta > 0), splitting an
-  // extent that straddles `off` first. -EINVAL if the move would overlap
-  // extents below `off` (collapse onto data) or leave [0, kMaxFileBlocks).
+  // (xfs_bmap_collapse_extents: delta < 0; xfs_bmap_insert_extents:
+  // delta > 0). Insert first splits an extent that straddles `off`
+  // (xfs_bmap_split_extent); collapse merges the first moved extent with
+  // its new left neighbour when they are contiguous on the device and in
+  // the same state. Device blocks, states and block counters are
+  // unchanged. -EINVAL (and no change) if a collapse would land on or split
+  // extents below `off` (the caller unmaps [off + delta, off) first) or an
+  // insert would move an extent past kMaxFileBlocks. Cost: O(log n + the
+  // number of extents moved).
   int Shift(uint64_t off, int64_t delta);
+  // What Shift(off, delta) would return (0 or -EINVAL), changing nothing.
+  int CheckShift(uint64_t off, int64_t delta) const;
 
   // Adds one extent to an empty range (rebuild from a checkpoint or journal
   // replay), merging it with compatible neighbours. -EINVAL for a malformed

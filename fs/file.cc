@@ -6,6 +6,8 @@
 #include "fs/data_ops.h"
 #include "fs/format.h"
 #include "iomap/buffered_io.h"
+#include "iomap/dax.h"
+#include "iomap/direct_io.h"
 #include "iomap/pagecache.h"
 #include "iomap/seek.h"
 
@@ -43,6 +45,8 @@ int OpenFile::Close() {
 
 int64_t OpenFile::Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags) {
   if (pos < 0) return -EINVAL;
+  if (Dax()) return DaxRead(pos, len, buf, flags);
+  if (flags & iomap::kDirect) return DirectRead(pos, len, buf, flags);
   auto& rwsem = inode_->locks().rwsem;
   if (flags & iomap::kNowait) {
     if (!rwsem.TryLockShared()) return -EAGAIN;
@@ -57,6 +61,9 @@ int64_t OpenFile::Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags) {
 
 int64_t OpenFile::Write(int64_t pos, const void* data, size_t len,
                         unsigned flags) {
+  if (pos < 0) return -EINVAL;
+  if (Dax()) return DaxWrite(pos, data, len, flags);
+  if (flags & iomap::kDirect) return DirectWrite(pos, data, len, flags);
   iomap::BufferSource src(data, len);
   return WriteFrom(pos, &src, flags);
 }
@@ -64,6 +71,7 @@ int64_t OpenFile::Write(int64_t pos, const void* data, size_t len,
 int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
                             unsigned flags) {
   if (pos < 0) return -EINVAL;
+  if (Dax()) return DaxWriteFrom(pos, src, flags);
   const size_t len = src->Count();
   // generic_write_checks: an active swap file refuses every write.
   if (inode_->swapfile()) return -ETXTBSY;
@@ -92,7 +100,11 @@ int64_t OpenFile::WriteFrom(int64_t pos, iomap::WriteSource* src,
   }
   if (r > 0) inode_->TouchTimes(NowNs());  // file_update_time
   rwsem.Unlock();
-  vol_->MaybeCheckpointQuiet();
+  if (flags & iomap::kNowait) {
+    vol_->KickCheckpoint();  // a NOWAIT caller must not wait for one
+  } else {
+    vol_->MaybeCheckpointQuiet();
+  }
   if (r > 0 && (flags & kSync)) {
     int s = Fdatasync(pos, pos + r - 1);
     if (s != 0) return s;
@@ -117,23 +129,31 @@ int OpenFile::ZeroTailBeforeWrite(int64_t pos, size_t len, bool nowait) {
 }
 
 int OpenFile::Fsync(int64_t start, int64_t end) {
+  return SyncRange(start, end, /*datasync=*/false);
+}
+
+int OpenFile::Fdatasync(int64_t start, int64_t end) {
+  return SyncRange(start, end, /*datasync=*/true);
+}
+
+// xfs_file_fsync: write back and wait, journal what is still pending in
+// core (fdatasync leaves a timestamp-only change there, as XFS does when
+// only XFS_ILOG_TIMESTAMP is dirty), commit the inode's records, flush
+// the device cache.
+int OpenFile::SyncRange(int64_t start, int64_t end, bool datasync) {
   int err;
   {
     base::MutexLock l(&mu_);
     err = vol_->flusher_->FileWriteAndWaitRange(inode_, &cursor_, start, end);
+    if (err == 0 && Dax()) err = iomap::DaxWriteback(&inode_->dax_dirty);
   }
-  int r = vol_->PersistTimes(inode_);
+  int r = datasync ? 0 : vol_->PersistTimes(inode_);
   if (err == 0) err = r;
   r = vol_->ns_->Sync(inode_->ino());
   if (err == 0) err = r;
   r = vol_->FlushDevice();
   vol_->MaybeCheckpointQuiet();
   return err != 0 ? err : r;
-}
-
-int OpenFile::Fdatasync(int64_t start, int64_t end) {
-  // Timestamps are not journaled separately yet, so fdatasync == fsync.
-  return Fsync(start, end);
 }
 
 int OpenFile::Truncate(int64_t size) {
@@ -144,12 +164,14 @@ int OpenFile::Truncate(int64_t size) {
   const int64_t old = inode_->i_size_read();
   // inode_newsize_ok: an active swap file may not shrink (or stay put).
   if (inode_->swapfile() && size <= old) return -ETXTBSY;
-  if (size < old) {
+  if (Dax() && size != old) {
+    if (int r = DaxTruncateZero(old, size); r != 0) return r;
+  } else if (size < old) {
     int r = iomap::TruncatePage(inode_, size, nullptr, *vol_->ops_,
                                 vol_->ops_.get());
     if (r != 0) return r;
   }
-  if (size > old) {
+  if (size > old && !Dax()) {
     if (int r = ZeroCachedTail(old); r != 0) return r;
   }
   iomap::TruncateSetsize(inode_, size);
@@ -219,6 +241,183 @@ uint64_t OpenFile::Bmap(uint64_t block) {
   base::ReaderLock l(&inode_->locks().rwsem);
   return iomap::Bmap(inode_, block, *vol_->ops_,
                      [this](iomap::Inode* in) { return WriteAndWait(in); });
+}
+
+// --- Direct I/O (xfs_file_dio_read, xfs_file_dio_write and its aligned,
+// unaligned and atomic variants).
+
+namespace {
+
+// xfs_dio_write_ops: the end_io of direct writes.
+class DioWriteOps : public iomap::IomapDioOps {
+ public:
+  explicit DioWriteOps(internal::DataOps* ops) : ops_(ops) {}
+  int EndIo(iomap::Inode* inode, int64_t pos, int64_t size, int error,
+            unsigned flags) override {
+    return ops_->DirectWriteEndIo(static_cast<VolInode*>(inode), pos, size,
+                                  error, flags);
+  }
+
+ private:
+  internal::DataOps* const ops_;
+};
+
+// generic_atomic_write_valid plus the filesystem's unit limits.
+bool AtomicWriteValid(VolInode* vi, int64_t pos, size_t len) {
+  const uint64_t max_io = vi->bdev()->limits().max_io_bytes;
+  return len >= vi->block_size() && (len & (len - 1)) == 0 && len <= max_io &&
+         pos % static_cast<int64_t>(len) == 0;
+}
+
+}  // namespace
+
+int64_t OpenFile::DirectRead(int64_t pos, size_t len, uint8_t* buf,
+                             unsigned flags) {
+  auto& rwsem = inode_->locks().rwsem;
+  if (flags & iomap::kNowait) {
+    if (!rwsem.TryLockShared()) return -EAGAIN;
+  } else {
+    rwsem.LockShared();
+  }
+  iomap::DioRequest req;
+  req.pos = pos;
+  req.len = len;
+  req.buf = buf;
+  req.flags = flags & iomap::kNowait;
+  int64_t r = iomap::DioRw(inode_, req, *vol_->ops_, nullptr);
+  rwsem.UnlockShared();
+  return r;
+}
+
+// The rwsem is taken in a mode chosen at run time and left held for the
+// caller: beyond what the static analysis can follow.
+int OpenFile::LockDirectWrite(int64_t* pos, size_t len, unsigned flags,
+                              bool* exclusive, unsigned* dio_flags)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  auto& rwsem = inode_->locks().rwsem;
+  const bool nowait = flags & iomap::kNowait;
+  const uint64_t mask = inode_->block_size() - 1;
+  for (;;) {
+    if (*exclusive) {
+      if (!nowait) {
+        rwsem.Lock();
+      } else if (!rwsem.TryLock()) {
+        return -EAGAIN;
+      }
+    } else if (!nowait) {
+      rwsem.LockShared();
+    } else if (!rwsem.TryLockShared()) {
+      return -EAGAIN;
+    }
+    if (flags & kAppend) *pos = inode_->i_size_read();
+    const bool extends =
+        *pos + static_cast<int64_t>(len) > inode_->i_size_read();
+    const bool unaligned = ((static_cast<uint64_t>(*pos) | len) & mask) != 0;
+    *dio_flags = 0;
+    if (*exclusive || !extends) {
+      // Unaligned inside EOF: a pure overwrite under the shared lock, or
+      // -EAGAIN and the exclusive retry.
+      if (!*exclusive && unaligned) *dio_flags = iomap::kDioOverwriteOnly;
+      return 0;
+    }
+    // Past EOF: the sub-block zeroing and the size update need the
+    // exclusive lock.
+    rwsem.UnlockShared();
+    if (nowait && unaligned) return -EAGAIN;
+    *exclusive = true;
+  }
+}
+
+int64_t OpenFile::DirectWriteLocked(int64_t pos, const void* data, size_t len,
+                                    unsigned flags, unsigned dio_flags) {
+  const uint64_t lbs = inode_->bdev()->limits().logical_block_size;
+  if (((static_cast<uint64_t>(pos) | len) & (lbs - 1)) != 0) return -EINVAL;
+  if (static_cast<uint64_t>(pos) + len > format::kMaxFileSize) return -EFBIG;
+  if (inode_->swapfile()) return -ETXTBSY;
+  const bool nowait = flags & iomap::kNowait;
+  const bool unaligned =
+      ((static_cast<uint64_t>(pos) | len) & (inode_->block_size() - 1)) != 0;
+  if (unaligned && vol_->ops_->DirectMayCow(inode_, pos, len)) return -ENOTBLK;
+  if (pos + static_cast<int64_t>(len) > inode_->i_size_read()) {
+    if (int r = ZeroTailBeforeWrite(pos, len, nowait); r != 0) return r;
+  }
+  iomap::DioRequest req;
+  req.write = true;
+  req.pos = pos;
+  req.len = len;
+  req.buf = static_cast<uint8_t*>(const_cast<void*>(data));
+  req.flags = flags & (iomap::kNowait | iomap::kAtomic);
+  req.dio_flags = dio_flags;
+  DioWriteOps dops(vol_->ops_.get());
+  int64_t r = iomap::DioRw(inode_, req, *vol_->ops_, &dops);
+  if (r > 0) inode_->TouchTimes(NowNs());  // file_update_time
+  return r;
+}
+
+// Unlocks what LockDirectWrite took (see there).
+int64_t OpenFile::DirectWrite(int64_t pos, const void* data, size_t len,
+                              unsigned flags) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (pos < 0) return -EINVAL;
+  if (inode_->swapfile()) return -ETXTBSY;
+  if (len == 0) return 0;
+  const bool atomic = flags & iomap::kAtomic;
+  if (atomic && !(flags & kAppend) && !AtomicWriteValid(inode_, pos, len))
+    return -EINVAL;
+  auto& rwsem = inode_->locks().rwsem;
+  bool exclusive = atomic;  // the remap of a whole range: no concurrent I/O
+  int64_t r;
+  for (;;) {
+    unsigned dio_flags = 0;
+    if (int l = LockDirectWrite(&pos, len, flags, &exclusive, &dio_flags);
+        l != 0)
+      return l;
+    if (atomic && !AtomicWriteValid(inode_, pos, len)) {
+      r = -EINVAL;
+    } else {
+      r = DirectWriteLocked(pos, data, len, flags, dio_flags);
+    }
+    if (exclusive) {
+      rwsem.Unlock();
+    } else {
+      rwsem.UnlockShared();
+    }
+    // An unaligned write that was not a pure overwrite: again, exclusive
+    // (the lock waits out every direct I/O in flight, inode_dio_wait).
+    if (r == -EAGAIN && (dio_flags & iomap::kDioOverwriteOnly) &&
+        !(flags & iomap::kNowait)) {
+      exclusive = true;
+      continue;
+    }
+    break;
+  }
+  if (r == -ENOTBLK && !atomic)
+    return DirectWriteFallback(pos, data, len, flags);
+  if (flags & iomap::kNowait) {
+    vol_->KickCheckpoint();
+  } else {
+    vol_->MaybeCheckpointQuiet();
+  }
+  if (r > 0 && (flags & kSync)) {
+    int s = Fdatasync(pos, pos + r - 1);
+    if (s != 0) return s;
+  }
+  return r;
+}
+
+int64_t OpenFile::DirectWriteFallback(int64_t pos, const void* data, size_t len,
+                                      unsigned flags) {
+  const unsigned bflags = flags & (iomap::kNowait | kSync | kAppend);
+  iomap::BufferSource src(data, len);
+  const int64_t r = WriteFrom(pos, &src, bflags);
+  if (r <= 0) return r;
+  // The data is on the device when the call returns, and the cache holds
+  // no copy of it, as after a direct write.
+  int64_t start = pos, end = pos + r - 1;
+  if (flags & kAppend) start = 0, end = INT64_MAX;
+  if (int s = vol_->flusher_->WriteAndWaitRange(inode_, start, end); s != 0)
+    return s;
+  inode_->mapping()->InvalidateClean(start, end == INT64_MAX ? end : end + 1);
+  return r;
 }
 
 }  // namespace fs

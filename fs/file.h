@@ -44,10 +44,30 @@ class OpenFile {
   static constexpr unsigned kAppend = 1u << 21;
 
   // Bytes read (0 at EOF) or -errno.
+  // With iomap::kDirect: O_DIRECT (iomap::DioRw under the rwsem shared,
+  // kNowait: try-lock and no flush wait, -EAGAIN): pos and len multiples of
+  // the device's logical block size and buf aligned to its dma_alignment
+  // (else -EINVAL); dirty cache over the range is written back first; the
+  // result is short at EOF.
   int64_t Read(int64_t pos, size_t len, uint8_t* buf, unsigned flags = 0);
   // Bytes written (short after an error past some progress) or -errno:
   // -ENOSPC when no delalloc reservation could be made, -EFBIG past the
   // maximum file size, -EAGAIN under kNowait.
+  //
+  // With iomap::kDirect: O_DIRECT (xfs_file_dio_write). pos and len must be
+  // multiples of the device's logical block size and data aligned to its
+  // dma_alignment (-EINVAL). Block-aligned writes inside EOF run under the
+  // rwsem shared; unaligned ones try shared with OVERWRITE_ONLY and retry
+  // exclusive on -EAGAIN; writes reaching past EOF run exclusive (waiting
+  // out every other direct I/O). kNowait: -EAGAIN instead of blocking,
+  // allocating, COW or an unaligned write past EOF. An unaligned write over
+  // shared blocks, or a cache that cannot be invalidated, falls back to a
+  // buffered write of the range, then written back and dropped from the
+  // cache. With iomap::kAtomic (RWF_ATOMIC): len a power of two, >= the
+  // block size, <= the device's max_io_bytes, pos a multiple of len (else
+  // -EINVAL); written to COW staging blocks and remapped in one
+  // transaction, so a crash leaves all old or all new data. kSync and
+  // kAppend as for buffered writes. Returns bytes written or -errno.
   int64_t Write(int64_t pos, const void* data, size_t len, unsigned flags = 0);
   // Write from any WriteSource (a source that may copy short, as a user
   // buffer with an unmapped tail does).
@@ -56,6 +76,9 @@ class OpenFile {
   // records of this inode and flushes the device cache. Reports an unseen
   // writeback error once per open file. 0 or -errno.
   int Fsync(int64_t start = 0, int64_t end = INT64_MAX);
+  // The same, except that a change of the timestamps alone stays in core:
+  // everything needed to read the data back (size, extents) is made
+  // durable, a write's new mtime/ctime may be lost in a crash.
   int Fdatasync(int64_t start = 0, int64_t end = INT64_MAX);
   // Sets the size; blocks past the new EOF are freed (journaled). 0/-errno.
   int Truncate(int64_t size);
@@ -70,9 +93,11 @@ class OpenFile {
   // (unwritten blocks over holes; -ENOSPC when space runs out, keeping what
   // was allocated), PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE[|KEEP_SIZE],
   // UNSHARE_RANGE[|KEEP_SIZE] (shared blocks of the range copied to private
-  // ones and written back, then allocate as mode 0; other flags with it:
-  // -EINVAL). COLLAPSE_RANGE and INSERT_RANGE: -EOPNOTSUPP. An active swap
-  // file: -ETXTBSY.
+  // ones and written back, then allocate as mode 0), COLLAPSE_RANGE and
+  // INSERT_RANGE (block-aligned offset and length, -EINVAL otherwise or
+  // when the range reaches EOF; -EFBIG past the maximum size). Any other
+  // combination of mode bits: -EOPNOTSUPP (vfs_fallocate, 6.13+). An active
+  // swap file: -ETXTBSY.
   // Takes rwsem + invalidate exclusive. 0 or -errno.
   int Fallocate(int mode, int64_t offset, int64_t len);
 
@@ -119,6 +144,41 @@ class OpenFile {
   friend class Volume;
   OpenFile(Volume* vol, VolInode* inode);
   int WriteAndWait(iomap::Inode* inode);
+  int SyncRange(int64_t start, int64_t end, bool datasync);
+  // Direct I/O paths of Read/Write (fs/file.cc, end).
+  int64_t DirectRead(int64_t pos, size_t len, uint8_t* buf, unsigned flags);
+  int64_t DirectWrite(int64_t pos, const void* data, size_t len,
+                      unsigned flags);
+  // Takes the rwsem as the write needs it (see Write), setting *pos for
+  // kAppend, *exclusive and *dio_flags. 0 or -EAGAIN (kNowait).
+  int LockDirectWrite(int64_t* pos, size_t len, unsigned flags,
+                      bool* exclusive, unsigned* dio_flags);
+  // The checks and iomap::DioRw. REQUIRES: rwsem held (LockDirectWrite).
+  int64_t DirectWriteLocked(int64_t pos, const void* data, size_t len,
+                            unsigned flags, unsigned dio_flags);
+  // direct_write_fallback: a buffered write, written back and dropped.
+  int64_t DirectWriteFallback(int64_t pos, const void* data, size_t len,
+                              unsigned flags);
+  // DAX paths (fs/dax_file.cc), taken when the volume is mounted with
+  // VolumeOptions::dax. Locks as the pagecache paths: DaxRead rwsem
+  // shared, DaxWrite rwsem exclusive, DaxMapWrite invalidate shared.
+  bool Dax() const;
+  // Folios that pagecache paths left in a DAX file's cache (fallocate's
+  // partial-block zeroing, unshare, the dedupe compare) are written back
+  // and dropped before DAX touches the file, so that the mapping holds the
+  // latest bytes. nowait: -EAGAIN when there are any. 0 or -errno.
+  int DaxDropCache(bool nowait);
+  int64_t DaxRead(int64_t pos, size_t len, uint8_t* buf, unsigned flags);
+  int64_t DaxWrite(int64_t pos, const void* data, size_t len, unsigned flags);
+  int64_t DaxWriteFrom(int64_t pos, iomap::WriteSource* src, unsigned flags);
+  int64_t DaxMapWrite(int64_t pos, const void* data, size_t len);
+  // REQUIRES: rwsem exclusive.
+  int64_t DaxWriteLocked(int64_t pos, const void* data, size_t len,
+                         unsigned flags);
+  int DaxZeroGap(int64_t from, int64_t to);
+  // Truncate's zeroing: the tail of the new EOF block (shrink) or
+  // [old_size, new_size) (grow). REQUIRES: rwsem + invalidate exclusive.
+  int DaxTruncateZero(int64_t old_size, int64_t new_size);
   // fallocate pieces (fs/fallocate.cc). REQUIRES: rwsem + invalidate held.
   int AllocateBlocks(uint64_t first, uint64_t end);
   int PunchRange(int64_t off, int64_t len);

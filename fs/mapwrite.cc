@@ -54,6 +54,7 @@ int OpenFile::MapWritePage(int64_t pos, const uint8_t* data, size_t n) {
 
 int64_t OpenFile::MapWrite(int64_t pos, const void* data, size_t len) {
   if (pos < 0) return -EINVAL;
+  if (Dax()) return DaxMapWrite(pos, data, len);  // fs/dax_file.cc
   const uint8_t* src = static_cast<const uint8_t*>(data);
   size_t done = 0;
   int err = 0;

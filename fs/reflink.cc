@@ -62,17 +62,8 @@ class IlockPair {
   base::Mutex* second_;
 };
 
-std::string RangeBody(uint64_t ino, uint64_t off, uint64_t len) {
-  std::string body;
-  Encoder e(&body);
-  e.U64(ino);
-  e.U64(off);
-  e.U64(len);
-  return body;
-}
-
 std::string ShareBody(uint64_t ino, uint64_t off, const Extent& src) {
-  std::string body = RangeBody(ino, off, src.len);
+  std::string body = RangeOpBody(ino, off, src.len);
   Encoder e(&body);
   e.U64(src.dev_block);
   e.U16(static_cast<uint16_t>(src.state));
@@ -240,7 +231,7 @@ int OpenFile::RemapBlocks(VolInode* in, int64_t pos_in, int64_t pos_out,
     if (upto <= cursor) return 0;
     TxnBuilder txn;
     txn.Raw(kOpUnmap,
-            RangeBody(inode_->ino(), d0 + (cursor - s0), upto - cursor));
+            RangeOpBody(inode_->ino(), d0 + (cursor - s0), upto - cursor));
     return vol_->Transact(inode_, txn);
   };
   for (const Extent& p : pieces) {

@@ -41,6 +41,10 @@ constexpr int kSlow = 4;
 constexpr int kSlow = 1;
 #endif
 
+// XFS_DEFAULT_COWEXTSZ_HINT: COW-fork reservations are rounded out to
+// aligned windows of this many blocks.
+constexpr uint64_t kCowWindow = 32;
+
 // (logical, length, shared) of every FIEMAP extent.
 struct Ext {
   uint64_t logical, length;
@@ -98,8 +102,11 @@ TEST_P(ReflinkTest, CloneSharesBlocksAndWritesCopyOnWrite) {
   want.replace(100000, patch.size(), patch);
   EXPECT_EQ(ReadAll(b.get(), 0, 300000), want);
   EXPECT_EQ(ReadAll(a.get(), 0, 300000), data);
-  const uint64_t cow_blocks = (105000 + bs() - 1) / bs() - 100000 / bs();
-  EXPECT_EQ(vol_->FreeBlocks(), free0 - cow_blocks);
+  // The COW reservation covered the whole aligned 32-block window around
+  // the written blocks (the COW extent size hint); writeback allocated all
+  // of it, and what the write did not use stays in b's COW fork until b is
+  // closed.
+  EXPECT_EQ(vol_->FreeBlocks(), free0 - kCowWindow);
   std::vector<Ext> xb = Extents(b.get());
   ASSERT_EQ(xb.size(), 3u);
   EXPECT_TRUE(xb[0].shared);
@@ -253,12 +260,15 @@ TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
   ASSERT_EQ(b->Fsync(), 0);
   const uint64_t free0 = vol_->FreeBlocks();
   const int unshare = FALLOC_FL_UNSHARE_RANGE;
-  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_PUNCH_HOLE, 0, 4096), -EINVAL);
-  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_ZERO_RANGE, 0, 4096), -EINVAL);
+  // Two mode bits: -EOPNOTSUPP (vfs_fallocate since Linux 6.13).
+  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_PUNCH_HOLE, 0, 4096), -EOPNOTSUPP);
+  EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_ZERO_RANGE, 0, 4096), -EOPNOTSUPP);
   // Unshare the middle: those blocks are copied, both files keep the data.
   const int64_t bsz = bs();
   ASSERT_EQ(b->Fallocate(unshare | FALLOC_FL_KEEP_SIZE, 4 * bsz, 8 * bsz), 0);
-  EXPECT_EQ(vol_->FreeBlocks(), free0 - 8);
+  // 8 blocks copied; the other 24 of the COW window stay staged in b's
+  // COW fork (the COW extent size hint) until b is closed.
+  EXPECT_EQ(vol_->FreeBlocks(), free0 - kCowWindow);
   std::vector<Ext> xb = Extents(b.get());
   ASSERT_EQ(xb.size(), 3u);
   EXPECT_TRUE(xb[0].shared);
@@ -629,6 +639,254 @@ TEST(ReflinkCrashTest, ModelHoldsWithoutCrash) {
     CheckFiles(vol.get(), files);
     if (::testing::Test::HasFailure()) return;
   }
+}
+
+// --- The COW extent size hint and seek over COW-fork extents (4 KiB blocks,
+// one block per page).
+
+class CowHintTest : public ::testing::Test {
+ protected:
+  static constexpr int64_t kBs = 4096;
+  void SetUp() override {
+    vol_ = FormatAndMount(&dev_, kBs);
+    ASSERT_NE(vol_, nullptr);
+  }
+  // Writes `blocks` blocks of pattern `seed` at block `at` of f.
+  void WriteBlocks(OpenFile* f, int64_t at, int64_t blocks, uint32_t seed) {
+    const std::string d = Pattern(static_cast<size_t>(blocks * kBs), seed);
+    ASSERT_EQ(f->Write(at * kBs, d.data(), d.size()),
+              static_cast<int64_t>(d.size()));
+  }
+  // A 2-block file "a" and a file "b" sharing them at blocks 0-1, 8 blocks
+  // long (blocks 2-7 a hole), both written back.
+  void MakeSharedPair() {
+    ha_ = CreateFile(vol_.get(), "a");
+    hb_ = CreateFile(vol_.get(), "b");
+    a_ = OpenOrDie(vol_.get(), ha_);
+    b_ = OpenOrDie(vol_.get(), hb_);
+    WriteBlocks(a_.get(), 0, 2, 11);
+    ASSERT_EQ(a_->Fsync(), 0);
+    ASSERT_EQ(b_->CloneRange(a_.get(), 0, 0, 2 * kBs), 2 * kBs);
+    ASSERT_EQ(b_->Truncate(8 * kBs), 0);
+    ASSERT_EQ(b_->Fsync(), 0);
+  }
+  uint64_t Reserved(FileHandle h) const { return vol_->ReservedBlocks(h.ino); }
+
+  MemDevice dev_{32ull << 20};
+  std::unique_ptr<Volume> vol_;
+  FileHandle ha_, hb_;
+  std::unique_ptr<OpenFile> a_, b_;
+};
+
+// generic/284's layout (differential script 091): a write over an unshared
+// block and the shared block after it. The COW reservation for the shared
+// block covers the aligned 32-block window, so writeback sends the
+// unshared block through the COW fork too: it moves to a new block, as on
+// XFS. The rest of the window is allocated at writeback and stays in the
+// COW fork until close.
+TEST_F(CowHintTest, WindowSendsUnsharedNeighbourThroughCowFork) {
+  FileHandle hs = CreateFile(vol_.get(), "src"),
+             hd = CreateFile(vol_.get(), "dst");
+  std::unique_ptr<OpenFile> src = OpenOrDie(vol_.get(), hs);
+  std::unique_ptr<OpenFile> dst = OpenOrDie(vol_.get(), hd);
+  WriteBlocks(src.get(), 0, 16, 21);
+  WriteBlocks(dst.get(), 0, 32, 22);
+  ASSERT_EQ(src->Fsync(), 0);
+  ASSERT_EQ(dst->Fsync(), 0);
+  ASSERT_EQ(dst->CloneRange(src.get(), 0, 16 * kBs, 16 * kBs), 16 * kBs);
+  const uint64_t old15 = dst->Bmap(15), old16 = dst->Bmap(16);
+  ASSERT_NE(old15, 0u);
+  const uint64_t free0 = vol_->FreeBlocks();
+  std::string want = ReadAll(dst.get(), 0, 32 * kBs);
+  const std::string patch = Pattern(2 * kBs, 23);
+  ASSERT_EQ(dst->Write(15 * kBs, patch.data(), patch.size()), 2 * kBs);
+  want.replace(15 * kBs, patch.size(), patch);
+  // Block 15 was overwritten in place in the cache; block 16 reserved the
+  // whole window [0, 32) in the COW fork, nothing in the data fork.
+  EXPECT_EQ(Reserved(hd), kCowWindow);
+  // st_blocks counts the COW fork too (as XFS: 512 sectors here).
+  uint64_t sectors = 0;
+  ASSERT_EQ(vol_->StatBlocks(hd, &sectors), 0);
+  EXPECT_EQ(sectors, (32 + kCowWindow) * (kBs / 512));
+  ExpectClean(vol_.get());
+  ASSERT_EQ(dst->Fsync(), 0);
+  EXPECT_EQ(Reserved(hd), 0u);
+  ASSERT_EQ(vol_->StatBlocks(hd, &sectors), 0);
+  EXPECT_EQ(sectors, (32 + kCowWindow - 2) * (kBs / 512));
+  EXPECT_NE(dst->Bmap(15), old15);
+  EXPECT_NE(dst->Bmap(16), old16);
+  EXPECT_EQ(dst->Bmap(16), dst->Bmap(15) + 1);
+  // 32 staging blocks allocated, the old block 15 freed (16 is src's).
+  EXPECT_EQ(vol_->FreeBlocks(), free0 - kCowWindow + 1);
+  std::vector<Ext> x = Extents(dst.get());
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[0].logical, 0u);
+  EXPECT_EQ(x[0].length, 15u * kBs);
+  EXPECT_FALSE(x[0].shared);
+  EXPECT_EQ(x[1].logical, 15u * kBs);
+  EXPECT_EQ(x[1].length, 2u * kBs);
+  EXPECT_FALSE(x[1].shared);
+  EXPECT_EQ(x[2].logical, 17u * kBs);
+  EXPECT_TRUE(x[2].shared);
+  EXPECT_EQ(ReadAll(dst.get(), 0, 32 * kBs), want);
+  EXPECT_EQ(ReadAll(src.get(), 0, 16 * kBs), Pattern(16 * kBs, 21));
+  ExpectClean(vol_.get());
+  // A second write inside the window uses the staged blocks: no new
+  // reservation, no new allocation.
+  const uint64_t free1 = vol_->FreeBlocks();
+  ASSERT_EQ(dst->Write(20 * kBs, patch.data(), kBs), kBs);
+  want.replace(20 * kBs, kBs, patch.substr(0, kBs));
+  EXPECT_EQ(Reserved(hd), 0u);
+  ASSERT_EQ(dst->Fsync(), 0);
+  EXPECT_EQ(vol_->FreeBlocks(), free1);
+  EXPECT_EQ(dst->Bmap(20), dst->Bmap(15) + 5);
+  ExpectClean(vol_.get());
+  // Close cancels the COW fork: its staging blocks go back.
+  dst->Close();
+  EXPECT_EQ(vol_->FreeBlocks(), free0 - 3 + 1);  // blocks 15, 16, 20 new
+  dst = OpenOrDie(vol_.get(), hd);
+  EXPECT_EQ(ReadAll(dst.get(), 0, 32 * kBs), want);
+  ExpectClean(vol_.get());
+  src->Close();
+  dst->Close();
+  ASSERT_TRUE(vol_->Unmount().ok());
+  vol_.reset();
+  EXPECT_TRUE(FsckVolume(dev_).clean());
+}
+
+// A write into a data-fork hole that a COW window covers goes to the COW
+// fork (no data-fork delalloc) and lands in the data fork at writeback.
+// Data-fork delalloc that a later window covers is replaced at the remap
+// and its reservation returned.
+TEST_F(CowHintTest, WritesOverHolesInsideTheWindowGoThroughCowFork) {
+  MakeSharedPair();
+  WriteBlocks(b_.get(), 5, 1, 31);  // hole, no COW yet: data-fork delalloc
+  EXPECT_EQ(Reserved(hb_), 1u);
+  WriteBlocks(b_.get(), 0, 1, 32);  // shared: window [0, 32)
+  EXPECT_EQ(Reserved(hb_), 1 + kCowWindow);
+  WriteBlocks(b_.get(), 3, 1, 33);  // hole under the window: COW fork
+  EXPECT_EQ(Reserved(hb_), 1 + kCowWindow);
+  WriteBlocks(b_.get(), 40, 1, 34);  // hole past the window: data fork
+  EXPECT_EQ(Reserved(hb_), 2 + kCowWindow);
+  ExpectClean(vol_.get());
+  ASSERT_EQ(b_->Fsync(), 0);
+  EXPECT_EQ(Reserved(hb_), 0u);
+  ExpectClean(vol_.get());
+  EXPECT_EQ(ReadAll(b_.get(), 0, kBs), Pattern(kBs, 32));
+  EXPECT_EQ(ReadAll(b_.get(), kBs, kBs), Pattern(2 * kBs, 11).substr(kBs));
+  EXPECT_EQ(ReadAll(b_.get(), 3 * kBs, kBs), Pattern(kBs, 33));
+  EXPECT_EQ(ReadAll(b_.get(), 5 * kBs, kBs), Pattern(kBs, 31));
+  EXPECT_EQ(ReadAll(b_.get(), 40 * kBs, kBs), Pattern(kBs, 34));
+  EXPECT_EQ(ReadAll(b_.get(), 4 * kBs, kBs), std::string(kBs, '\0'));
+  // Blocks 0, 3 and 5 came from the one staging extent of the window.
+  EXPECT_EQ(b_->Bmap(3), b_->Bmap(0) + 3);
+  EXPECT_EQ(b_->Bmap(5), b_->Bmap(0) + 5);
+  a_->Close();
+  b_->Close();
+  ExpectClean(vol_.get());
+  ASSERT_TRUE(vol_->Unmount().ok());
+  vol_.reset();
+  EXPECT_TRUE(FsckVolume(dev_).clean());
+}
+
+// A short write into a new COW reservation (the source faults) punches
+// the unused part of it in the COW fork, as xfs_buffered_write_iomap_end
+// does for IOMAP_F_NEW | IOMAP_F_SHARED; the window outside the write
+// range stays reserved.
+TEST_F(CowHintTest, ShortWriteReleasesUnusedCowReservation) {
+  FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
+  std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
+  std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
+  WriteBlocks(a.get(), 0, 64, 61);
+  ASSERT_EQ(a->Fsync(), 0);
+  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 64 * kBs), 64 * kBs);
+  // 20 blocks from block 4: the window is [0, 32), the source faults
+  // after 10000 bytes.
+  const std::string more = Pattern(20 * kBs, 62);
+  iomap::BufferSource src(more.data(), more.size(), 10000);
+  const int64_t r = b->WriteFrom(4 * kBs, &src);
+  ASSERT_GT(r, 0);
+  ASSERT_LT(r, 20 * kBs);
+  const uint64_t used = (static_cast<uint64_t>(r) + kBs - 1) / kBs;
+  // Kept: [0, 4) before the write, the blocks written, [24, 32) after it.
+  EXPECT_EQ(Reserved(hb), 4 + used + 8);
+  ExpectClean(vol_.get());
+  // Writeback allocates the COW extent holding dirty data ([0, 4 + used));
+  // the reservation after the hole the short write punched stays, with no
+  // dirty data over it, until close (XFS: until cancelled or the cowblocks
+  // scan).
+  ASSERT_EQ(b->Fsync(), 0);
+  EXPECT_EQ(Reserved(hb), 8u);
+  std::string want = Pattern(64 * kBs, 61);
+  want.replace(4 * kBs, static_cast<size_t>(r), more.substr(0, r));
+  EXPECT_EQ(ReadAll(b.get(), 0, 64 * kBs), want);
+  EXPECT_EQ(ReadAll(a.get(), 0, 64 * kBs), Pattern(64 * kBs, 61));
+  ExpectClean(vol_.get());
+  b->Close();
+  EXPECT_EQ(Reserved(hb), 0u);
+  ExpectClean(vol_.get());
+}
+
+// xfs_bmap_extsize_align: a window that would overlap the COW extent
+// before it starts where that extent ends, keeping its length.
+TEST_F(CowHintTest, WindowStartsAfterThePreviousCowExtent) {
+  MakeSharedPair();
+  WriteBlocks(b_.get(), 0, 1, 41);      // window [0, 32)
+  ASSERT_EQ(b_->Truncate(6 * kBs), 0);  // cancels [6, 32)
+  EXPECT_EQ(Reserved(hb_), 6u);
+  // Sharing a block at 12 writes b back (COW fork [1, 6) stays staged).
+  ASSERT_EQ(b_->CloneRange(a_.get(), 0, 12 * kBs, kBs), kBs);
+  EXPECT_EQ(Reserved(hb_), 0u);
+  WriteBlocks(b_.get(), 12, 1, 42);  // window [6, 38), not [0, 32)
+  EXPECT_EQ(Reserved(hb_), kCowWindow);
+  ExpectClean(vol_.get());
+  ASSERT_EQ(b_->Fsync(), 0);
+  EXPECT_EQ(ReadAll(b_.get(), 12 * kBs, kBs), Pattern(kBs, 42));
+  EXPECT_EQ(ReadAll(a_.get(), 0, kBs), Pattern(2 * kBs, 11).substr(0, kBs));
+  ExpectClean(vol_.get());
+}
+
+// xfs_seek_iomap_begin: over a data-fork hole, a COW-fork extent is
+// reported UNWRITTEN, so the pagecache answers: dirty cached data is data,
+// clean cached (zero) pages are data too, uncached blocks are holes. FIEMAP
+// (xfs_read_iomap_begin) sees the data fork only.
+TEST_F(CowHintTest, SeekReportsCowForkExtentsOverHolesAsUnwritten) {
+  MakeSharedPair();
+  WriteBlocks(b_.get(), 0, 1, 51);  // window [0, 32) over the hole 2..7
+  WriteBlocks(b_.get(), 3, 1, 52);  // dirty, in the COW fork only
+  std::vector<uint8_t> buf(kBs);
+  ASSERT_EQ(b_->Read(7 * kBs, kBs, buf.data()), kBs);  // clean, cached
+  EXPECT_EQ(b_->SeekData(0), 0);
+  EXPECT_EQ(b_->SeekHole(0), 2 * kBs);        // block 2: uncached
+  EXPECT_EQ(b_->SeekData(2 * kBs), 3 * kBs);  // dirty
+  EXPECT_EQ(b_->SeekHole(3 * kBs), 4 * kBs);
+  EXPECT_EQ(b_->SeekHole(5 * kBs), 5 * kBs);
+  EXPECT_EQ(b_->SeekData(4 * kBs), 7 * kBs);  // clean cached
+  EXPECT_EQ(b_->SeekHole(7 * kBs), 8 * kBs);  // EOF
+  EXPECT_EQ(b_->SeekData(7 * kBs + 100), 7 * kBs + 100);
+  std::vector<Ext> x = Extents(b_.get());
+  ASSERT_EQ(x.size(), 1u);
+  EXPECT_EQ(x[0].logical, 0u);
+  EXPECT_EQ(x[0].length, 2u * kBs);
+  EXPECT_TRUE(x[0].shared);
+  // After writeback block 3 is data-fork data; the rest of the window is
+  // staged in the COW fork, still answered from the cache.
+  ASSERT_EQ(b_->Fsync(), 0);
+  EXPECT_EQ(b_->SeekData(2 * kBs), 3 * kBs);
+  EXPECT_EQ(b_->SeekHole(3 * kBs), 4 * kBs);
+  EXPECT_EQ(b_->SeekData(4 * kBs), 7 * kBs);
+  x = Extents(b_.get());
+  ASSERT_EQ(x.size(), 3u);
+  EXPECT_EQ(x[2].logical, 3u * kBs);
+  EXPECT_EQ(x[2].length, 1u * kBs);
+  // Without a COW fork (cancelled at close) the clean page over the hole
+  // is a hole again.
+  b_->Close();
+  b_ = OpenOrDie(vol_.get(), hb_);
+  ASSERT_EQ(b_->Read(7 * kBs, kBs, buf.data()), kBs);
+  EXPECT_EQ(b_->SeekData(4 * kBs), -ENXIO);
+  EXPECT_EQ(b_->SeekHole(4 * kBs), 4 * kBs);
+  ExpectClean(vol_.get());
 }
 
 }  // namespace

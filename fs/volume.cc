@@ -237,6 +237,10 @@ absl::Status Volume::Recover(bool read_only, bool allow_damaged_log) {
 
 absl::StatusOr<std::unique_ptr<Volume>> Volume::Mount(
     block::Device& dev, const VolumeOptions& options) {
+  if (options.dax && dev.dax() == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dax: device ", dev.name(),
+        " has no direct-access mapping (open it with block::OpenDaxDevice)"));
   std::unique_ptr<Volume> vol(new Volume(dev, options));
   if (absl::Status s = vol->Recover(options.meta.read_only, false); !s.ok())
     return s;
@@ -267,6 +271,9 @@ absl::StatusOr<std::unique_ptr<Volume>> Volume::Mount(
   }
   if (freed < 0)
     return base::ErrnoStatus(freed, "mount: freeing orphans failed");
+  Volume* v = vol.get();
+  vol->checkpointer_ =
+      std::make_unique<base::KickThread>([v] { v->MaybeCheckpointQuiet(); });
   return vol;
 }
 
@@ -277,6 +284,7 @@ Volume::~Volume() {
 absl::Status Volume::Unmount() {
   if (unmounted_) return absl::OkStatus();
   unmounted_ = true;
+  checkpointer_.reset();  // runs a pending checkpoint first
   absl::Status status;
   if (ops_ != nullptr) {
     if (int r = DeactivateAllSwapfiles(); r != 0)
@@ -312,10 +320,16 @@ absl::Status Volume::Checkpoint() {
 }
 
 absl::Status Volume::MaybeCheckpoint() {
+  return CheckpointDue() ? Checkpoint() : absl::OkStatus();
+}
+
+bool Volume::CheckpointDue() {
   Journal* j = store_->journal();
-  if (j == nullptr || j->used_bytes() * 2 < j->capacity_bytes())
-    return absl::OkStatus();
-  return Checkpoint();
+  return j != nullptr && j->used_bytes() * 2 >= j->capacity_bytes();
+}
+
+void Volume::KickCheckpoint() {
+  if (checkpointer_ != nullptr && CheckpointDue()) checkpointer_->Kick();
 }
 
 void Volume::MaybeCheckpointQuiet() {
@@ -324,6 +338,15 @@ void Volume::MaybeCheckpointQuiet() {
   checkpointing_.store(false);
   if (!s.ok())
     fprintf(stderr, "fs: checkpoint failed: %s\n", s.ToString().c_str());
+}
+
+std::string RangeOpBody(uint64_t ino, uint64_t off, uint64_t len) {
+  std::string body;
+  Encoder e(&body);
+  e.U64(ino);
+  e.U64(off);
+  e.U64(len);
+  return body;
 }
 
 // --- Core ops (applied under the namespace lock, live and at replay).
@@ -339,6 +362,8 @@ int Volume::ApplyCoreOp(uint16_t op, absl::string_view body) {
       return ApplyFreeFork(body);
     case kOpShare:
       return ApplyShare(body);
+    case kOpShift:
+      return ApplyShift(body);
     default:
       return -EUCLEAN;
   }
@@ -395,6 +420,20 @@ int Volume::ApplyShare(absl::string_view body) {
   }
   ReleasePieces(ino, replaced);
   return 0;
+}
+
+// Live, JournalShift checked the move; at replay a failing one means the
+// log does not match the extent maps it is replayed on.
+int Volume::ApplyShift(absl::string_view body) {
+  Decoder d(body);
+  uint64_t ino = d.U64(), start = d.U64(), n = d.U64();
+  uint16_t dir = d.U16();
+  if (!d.ok() || n == 0 || n >= kMaxFileBlocks ||
+      (dir != kShiftDown && dir != kShiftUp))
+    return -EUCLEAN;
+  const int64_t delta =
+      dir == kShiftUp ? static_cast<int64_t>(n) : -static_cast<int64_t>(n);
+  return Fork(ino)->data.Shift(start, delta) == 0 ? 0 : -EUCLEAN;
 }
 
 int Volume::ApplyRangeOp(uint16_t op, absl::string_view body) {
@@ -574,14 +613,29 @@ int Volume::SetAttr(FileHandle h, uint32_t mask, const InodeAttr& values,
   if (mask & kSetSize) return -EINVAL;
   int r;
   {
-    // A pending write time is journaled first, so an explicit mtime set
-    // here is not overwritten by it later.
+    // A pending write time is journaled first, and one landing meanwhile
+    // is dropped, so an explicit mtime set here is not overwritten by an
+    // older write's time later.
     base::MutexLock o(&open_mu_);
     auto it = incore_.find(h.ino);
-    if (it != incore_.end() && (r = PersistTimes(it->second.get())) != 0)
-      return r;
-    base::ReaderLock l(&txn_mu_);
-    r = ns_->SetAttr(h, mask, values, out);
+    VolInode* vi = it != incore_.end() ? it->second.get() : nullptr;
+    if (vi != nullptr && (r = PersistTimes(vi)) != 0) return r;
+    InodeAttr set;
+    {
+      base::ReaderLock l(&txn_mu_);
+      if (vi != nullptr) {
+        // I/O completion journals size updates by reading the attributes
+        // and writing them back under the ilock: holding it here keeps such
+        // an older copy from undoing this change (a mode, owner or time).
+        base::MutexLock il(&vi->fork()->ilock);
+        r = ns_->SetAttr(h, mask, values, &set);
+      } else {
+        r = ns_->SetAttr(h, mask, values, &set);
+      }
+    }
+    if (r == 0 && vi != nullptr && (mask & kSetMtime))
+      vi->MtimeSetExplicitly(set.ctime_ns);
+    if (r == 0 && out != nullptr) *out = set;
   }
   MaybeCheckpointQuiet();
   return r;
@@ -624,12 +678,17 @@ int Volume::StatBlocks(FileHandle h, uint64_t* blocks_512) {
   if (r == -EISDIR) return 0;
   if (r != 0) return r;
   FileData* fd = f->inode()->fork();
-  uint64_t blocks;
+  uint64_t blocks = 0;
   {
+    // xfs_vn_getattr: i_nblocks + i_delayed_blks, and XFS counts every
+    // COW-fork block (reserved or staged) in i_delayed_blks until it is
+    // remapped into the data fork.
     base::MutexLock l(&fd->ilock);
-    blocks = fd->data.BlocksInState(ExtentState::kDelalloc) +
-             fd->data.BlocksInState(ExtentState::kUnwritten) +
-             fd->data.BlocksInState(ExtentState::kWritten);
+    for (const ExtentMap* fork : {&fd->data, &fd->cow}) {
+      blocks += fork->BlocksInState(ExtentState::kDelalloc) +
+                fork->BlocksInState(ExtentState::kUnwritten) +
+                fork->BlocksInState(ExtentState::kWritten);
+    }
   }
   *blocks_512 = blocks * (sb_.block_size / 512);
   return f->Close();

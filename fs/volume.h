@@ -3,7 +3,7 @@
 // (Namespace over a MetaStore) with the data side: one data-fork ExtentMap
 // per inode, the Allocator over the data area, the RefcountIndex and the
 // delalloc ReservationCounter, persisted as checkpoint sections 2..4 and
-// changed only through journaled core ops (codes 32..36), applied the same
+// changed only through journaled core ops (codes 32..37), applied the same
 // way live and at replay. It implements the iomap ops (buffered read/write,
 // REPORT), writeback (delalloc -> unwritten at writeback, unwritten ->
 // written + on-disk size at ioend completion) and runs one Flusher and one
@@ -16,6 +16,7 @@
 #ifndef IOMAPD_FS_VOLUME_H_
 #define IOMAPD_FS_VOLUME_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -24,6 +25,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "base/kick_thread.h"
 #include "base/mutex.h"
 #include "block/device.h"
 #include "fs/allocator.h"
@@ -35,6 +37,7 @@
 #include "fs/reservation.h"
 #include "fs/space_check.h"
 #include "fs/superblock.h"
+#include "iomap/dax.h"
 #include "iomap/flusher.h"
 #include "iomap/ioend.h"
 #include "iomap/iomap.h"
@@ -57,6 +60,16 @@ inline constexpr uint16_t kOpFreeFork = 35;  // u64 ino
 // Maps [off, off + len) of ino's data fork to device blocks that are
 // already in use (reflink) and adds one reference to each.
 inline constexpr uint16_t kOpShare = 36;  // u64 ino, off, len, dev; u16 st
+// The (ino, off, len) head every op above but 35 starts with: the whole
+// body of kOpConvert and kOpUnmap.
+std::string RangeOpBody(uint64_t ino, uint64_t off, uint64_t len);
+// Moves every extent of ino's data fork at or after file block `start` by
+// `shift` blocks: down (kShiftDown, collapse range; [start - shift, start)
+// must be empty) or up (kShiftUp, insert range; an extent straddling
+// `start` is split first). Device blocks and refcounts are unchanged.
+inline constexpr uint16_t kOpShift = 37;  // u64 ino, start, shift; u16 dir
+inline constexpr uint16_t kShiftDown = 0;
+inline constexpr uint16_t kShiftUp = 1;
 
 // The data fork of one inode (exists for every inode with blocks, open or
 // not). `ilock` is the XFS ILOCK: held for every read or change of `data`.
@@ -91,8 +104,19 @@ class VolInode : public iomap::Inode {
   // clone) sets mtime = ctime = `now` in core only; the next inode record
   // of this file (size update at I/O completion, truncate, fsync, last
   // close) carries it. 0: nothing pending. Thread-safe.
+  // A time taken before an explicit SetAttr(mtime) but landing after it
+  // is dropped: the explicit mtime wins, as it would under i_rwsem.
   void TouchTimes(int64_t now) {
-    dirty_time_ns_.store(now, std::memory_order_release);
+    dirty_time_ns_.store(now);
+    if (now <= mtime_set_ns_.load()) ClearDirtyTime(now);
+  }
+  // SetAttr set mtime explicitly at `at` (its ctime): a pending write time
+  // taken at or before `at` is dropped, now or when it lands.
+  void MtimeSetExplicitly(int64_t at) {
+    mtime_set_ns_.store(at);
+    int64_t t = dirty_time();
+    while (t != 0 && t <= at && !dirty_time_ns_.compare_exchange_weak(t, 0)) {
+    }
   }
   int64_t dirty_time() const {
     return dirty_time_ns_.load(std::memory_order_acquire);
@@ -101,7 +125,10 @@ class VolInode : public iomap::Inode {
   // returns the value to pass to ClearDirtyTime once that record is in.
   int64_t ApplyDirtyTime(InodeAttr* attr) const {
     const int64_t t = dirty_time();
-    if (t != 0) attr->mtime_ns = attr->ctime_ns = t;
+    if (t != 0) {
+      attr->mtime_ns = t;
+      attr->ctime_ns = std::max(attr->ctime_ns, t);  // ctime never goes back
+    }
     return t;
   }
   // Clears the pending time unless a newer change set it meanwhile.
@@ -114,8 +141,15 @@ class VolInode : public iomap::Inode {
   const FileHandle handle_;
   FileData* const data_;
   int open_count_ = 0;  // guarded by Volume::open_mu_
+
+ public:
+  // DAX volumes: device ranges stored to and not yet flushed (fsync).
+  iomap::DaxDirty dax_dirty;
+
+ private:
   std::atomic<bool> swapfile_{false};
   std::atomic<int64_t> dirty_time_ns_{0};
+  std::atomic<int64_t> mtime_set_ns_{0};  // last explicit SetAttr(mtime)
 };
 
 struct VolumeOptions {
@@ -124,6 +158,10 @@ struct VolumeOptions {
   // Pagecache the inodes charge; null: iomap::PageCache::Global().
   iomap::PageCache* cache = nullptr;
   int completion_threads = 2;
+  // fsdax: file data is read and written through the device's DaxMapping
+  // (block::OpenDaxDevice), never the pagecache (docs/fs-volume.md "DAX").
+  // Mount fails with INVALID_ARGUMENT when the device has none.
+  bool dax = false;
 };
 
 class Volume {
@@ -234,6 +272,22 @@ class Volume {
   int ApplyRangeOp(uint16_t op, absl::string_view body);
   int ApplyFreeFork(absl::string_view body);
   int ApplyShare(absl::string_view body);
+  int ApplyShift(absl::string_view body);
+  // fs/fallocate.cc: FALLOC_FL_COLLAPSE_RANGE and FALLOC_FL_INSERT_RANGE
+  // (xfs_falloc_collapse_range / xfs_falloc_insert_range): the argument
+  // checks (-EINVAL, -EFBIG), then PrepareShift and one transaction
+  // (JournalShift). REQUIRES: vi's rwsem and invalidate lock exclusive.
+  int CollapseRange(VolInode* vi, int64_t offset, int64_t len);
+  int InsertRange(VolInode* vi, int64_t offset, int64_t len);
+  // xfs_prepare_shift: writes back and drops the cache from the block
+  // before `offset` to EOF, drops delalloc and the COW fork there.
+  int PrepareShift(VolInode* vi, int64_t offset);
+  // The shift of `n` blocks at file block `first` and the new size in one
+  // transaction (a collapse also unmaps [first, first + n) and whatever
+  // lands past the new EOF), then the in-core sizes. Takes txn_mu_ and
+  // the ilock.
+  int JournalShift(VolInode* vi, uint64_t first, uint64_t n, bool up,
+                   int64_t new_size);
   // Drops one owner of each allocated piece (refcount, then allocator).
   void ReleasePieces(uint64_t ino, const std::vector<Extent>& pieces);
   FileData* Fork(uint64_t ino);
@@ -255,6 +309,11 @@ class Volume {
   // reports -ENOSPC on its own if it really fills). REQUIRES: no txn_mu_,
   // ilock or folio lock held.
   void MaybeCheckpointQuiet();
+  // The same, on the checkpoint thread, for callers that may not block
+  // (NOWAIT writes): wakes it only when a checkpoint is due.
+  void KickCheckpoint();
+  // The journal is at least half full (a checkpoint would free it).
+  bool CheckpointDue();
 
   block::Device& dev_;
   const VolumeOptions options_;
@@ -288,6 +347,8 @@ class Volume {
   std::unique_ptr<internal::DataOps> ops_;
   std::unique_ptr<iomap::IoendCompletionQueue> queue_;
   std::unique_ptr<iomap::Flusher> flusher_;
+  // Runs MaybeCheckpointQuiet for KickCheckpoint (read-write mounts).
+  std::unique_ptr<base::KickThread> checkpointer_;
 };
 
 // fsck of a Volume (namespace + data sections + journal with core ops):
