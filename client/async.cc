@@ -10,7 +10,9 @@
 #include "base/errno.h"
 #include "base/mutex.h"
 #include "client/submit_window.h"
+#include "client/wire_encode.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/client_callback.h"
 #include "proto/wire_status.h"
 
@@ -31,8 +33,9 @@ struct AsyncStream::State {
   explicit State(const AsyncOptions& o) : options(o) {}
 
   const AsyncOptions options;
-  SubmitReactor* reactor = nullptr;  // valid until the hold is released
-  v1::StreamLimits limits;           // written once, before Open returns
+  std::unique_ptr<grpc::GenericStub> stub;  // set before the call starts
+  SubmitReactor* reactor = nullptr;         // valid until the hold is released
+  v1::StreamLimits limits;                  // written once, before Open returns
 
   mutable base::Mutex mu;
   base::CondVar cv;
@@ -46,6 +49,8 @@ struct AsyncStream::State {
   uint64_t next_tag ABSL_GUARDED_BY(mu) = 1;
   internal::SubmitWindow window ABSL_GUARDED_BY(mu);
   std::deque<v1::SubmitRequest> queue ABSL_GUARDED_BY(mu);
+  // SubmitWrite's data of queued requests, by tag.
+  std::map<uint64_t, codec::Payload> payloads ABSL_GUARDED_BY(mu);
   struct Pending {
     CompletionCallback done;
     uint64_t bytes = 0;
@@ -57,6 +62,34 @@ namespace {
 
 using State = AsyncStream::State;
 
+// Upper bound of the field headers a SubmitWrite payload adds.
+constexpr uint64_t kPayloadOverhead = 16;
+
+// Encoded size of the SubmitWrite data of the queued request `tag` (0:
+// none).
+uint64_t PayloadBytes(const State& s, uint64_t tag)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+  if (s.payloads.empty()) return 0;
+  auto it = s.payloads.find(tag);
+  return it == s.payloads.end() ? 0 : it->second->size() + kPayloadOverhead;
+}
+
+// The payloads of `batch`'s requests, in order (empty when none has one),
+// which leave the queue with them.
+std::vector<codec::Payload> TakePayloads(State& s, const v1::SubmitBatch& batch)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+  std::vector<codec::Payload> out;
+  if (s.payloads.empty()) return out;
+  out.resize(batch.requests_size());
+  for (int i = 0; i < batch.requests_size(); i++) {
+    auto it = s.payloads.find(batch.requests(i).tag());
+    if (it == s.payloads.end()) continue;
+    out[i] = std::move(it->second);
+    s.payloads.erase(it);
+  }
+  return out;
+}
+
 // What a thread must do on the reactor once it has dropped the lock.
 struct Next {
   bool write = false;         // StartWrite(&out)
@@ -66,16 +99,20 @@ struct Next {
 
 }  // namespace
 
+// The Submit call is made through a generic stub so that its messages are
+// encoded here (client/wire_encode.h: write data is not copied) and
+// decoded as the generated stub would.
 class SubmitReactor
-    : public grpc::ClientBidiReactor<v1::SubmitBatch, v1::CompletionBatch> {
+    : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   explicit SubmitReactor(std::shared_ptr<State> state)
       : state_(std::move(state)) {}
 
   grpc::ClientContext* context() { return &ctx_; }
 
-  void Begin(v1::Iomapd::StubInterface* stub) {
-    stub->async()->Submit(&ctx_, this);
+  void Begin(grpc::GenericStub* stub) {
+    stub->PrepareBidiStreamingCall(&ctx_, "/iomapd.v1.Iomapd/Submit",
+                                   grpc::StubOptions(), this);
     AddHold();
     StartRead(&in_);
     StartCall();
@@ -89,9 +126,13 @@ class SubmitReactor
     Next next;
     if (s.no_more_ops || s.writing) return next;
     if (!s.queue.empty() && !s.read_done) {
-      out_ = internal::TakeBatch(&s.queue, s.options.max_requests_per_batch,
-                                 s.limits.max_message_bytes(),
-                                 s.options.max_batch_bytes);
+      v1::SubmitBatch batch = internal::TakeBatch(
+          &s.queue, s.options.max_requests_per_batch,
+          s.limits.max_message_bytes(), s.options.max_batch_bytes,
+          [&s](const v1::SubmitRequest& r) {
+            return internal::EncodedBytes(r) + PayloadBytes(s, r.tag());
+          });
+      out_ = codec::EncodeSubmitBatch(&batch, TakePayloads(s, batch));
       s.writing = true;
       next.write = true;
       return next;
@@ -123,6 +164,13 @@ class SubmitReactor
   }
 
   void OnReadDone(bool ok) override {
+    v1::CompletionBatch batch;
+    if (ok && !codec::Decode(&in_, &batch)) {
+      // As the generated stub does: a message that does not parse ends
+      // the call.
+      context()->TryCancel();
+      ok = false;
+    }
     if (!ok) {
       Next next;
       {
@@ -133,9 +181,8 @@ class SubmitReactor
       Run(next);
       return;
     }
-    if (in_.has_limits()) TakeLimits();
-    for (const v1::Completion& c : in_.completions()) Complete(c);
-    in_.Clear();
+    if (batch.has_limits()) TakeLimits(batch.limits());
+    for (const v1::Completion& c : batch.completions()) Complete(c);
     StartRead(&in_);
   }
 
@@ -154,10 +201,10 @@ class SubmitReactor
   }
 
  private:
-  void TakeLimits() {
+  void TakeLimits(const v1::StreamLimits& limits) {
     base::MutexLock lock(&state_->mu);
     if (state_->have_limits) return;
-    state_->limits = in_.limits();
+    state_->limits = limits;
     state_->window = internal::SubmitWindow(state_->limits);
     state_->have_limits = true;
     state_->cv.SignalAll();
@@ -183,6 +230,7 @@ class SubmitReactor
       base::MutexLock lock(&state_->mu);
       failed.swap(state_->outstanding);
       state_->queue.clear();
+      state_->payloads.clear();
     }
     for (auto& [tag, pending] : failed) {
       v1::Completion c;
@@ -195,8 +243,8 @@ class SubmitReactor
 
   std::shared_ptr<State> state_;
   grpc::ClientContext ctx_;
-  v1::CompletionBatch in_;  // owned by the read in flight
-  v1::SubmitBatch out_;     // owned by the write in flight
+  grpc::ByteBuffer in_;   // owned by the read in flight
+  grpc::ByteBuffer out_;  // owned by the write in flight
 };
 
 namespace {
@@ -211,13 +259,12 @@ absl::Status StreamEnded(const grpc::Status& status) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AsyncStream>> AsyncStream::Open(
-    v1::Iomapd::StubInterface* stub, const AsyncOptions& options) {
-  if (stub->async() == nullptr) {
-    return base::ErrnoStatus(-EOPNOTSUPP, "stub has no callback interface");
-  }
+    std::shared_ptr<grpc::ChannelInterface> channel,
+    const AsyncOptions& options) {
   auto state = std::make_shared<State>(options);
+  state->stub = std::make_unique<grpc::GenericStub>(std::move(channel));
   state->reactor = new SubmitReactor(state);
-  state->reactor->Begin(stub);
+  state->reactor->Begin(state->stub.get());
   std::unique_ptr<AsyncStream> stream(new AsyncStream(state));
   {
     base::MutexLock lock(&state->mu);
@@ -253,6 +300,22 @@ absl::Status AsyncStream::Submit(v1::SubmitRequest request,
   std::vector<CompletionCallback> callbacks;
   callbacks.push_back(std::move(done));
   return Enqueue(std::move(chain), std::move(callbacks));
+}
+
+absl::Status AsyncStream::SubmitWrite(v1::SubmitRequest request,
+                                      std::shared_ptr<const std::string> data,
+                                      CompletionCallback done) {
+  if (!request.has_write() || !request.write().data().empty() ||
+      data == nullptr) {
+    return base::ErrnoStatus(
+        -EINVAL, "SubmitWrite: need a write request without data, and data");
+  }
+  request.set_link(false);
+  std::vector<v1::SubmitRequest> chain;
+  chain.push_back(std::move(request));
+  std::vector<CompletionCallback> callbacks;
+  callbacks.push_back(std::move(done));
+  return Enqueue(std::move(chain), std::move(callbacks), std::move(data));
 }
 
 std::future<v1::Completion> AsyncStream::SubmitFuture(
@@ -306,21 +369,23 @@ absl::Status WaitForRoom(State& s, size_t count, uint64_t bytes,
   }
 }
 
-// Checks each request against max_bytes_per_request; sums the chain.
+// Checks each request against max_bytes_per_request; sums the chain
+// (`extra`: SubmitWrite's data of a chain of one).
 absl::Status Measure(const State& s,
                      const std::vector<v1::SubmitRequest>& chain,
-                     uint64_t* bytes, uint64_t* encoded) {
+                     uint64_t extra, uint64_t* bytes, uint64_t* encoded) {
   const uint64_t per_request = s.limits.max_bytes_per_request();
-  *bytes = *encoded = 0;
+  *bytes = extra;
+  *encoded = extra > 0 ? extra + kPayloadOverhead : 0;
   for (const v1::SubmitRequest& r : chain) {
-    const uint64_t b = internal::RequestBytes(r);
+    const uint64_t b = internal::RequestBytes(r) + extra;
     if (per_request && b > per_request) {
       return base::ErrnoStatus(-EMSGSIZE,
                                "request of " + std::to_string(b) +
                                    " bytes is over max_bytes_per_request " +
                                    std::to_string(per_request));
     }
-    *bytes += b;
+    *bytes += b - extra;
     *encoded += internal::EncodedBytes(r);
   }
   return absl::OkStatus();
@@ -329,10 +394,12 @@ absl::Status Measure(const State& s,
 }  // namespace
 
 absl::Status AsyncStream::Enqueue(std::vector<v1::SubmitRequest> chain,
-                                  std::vector<CompletionCallback> done) {
+                                  std::vector<CompletionCallback> done,
+                                  std::shared_ptr<const std::string> payload) {
   State& s = *state_;
   uint64_t bytes = 0, encoded = 0;
-  absl::Status measured = Measure(s, chain, &bytes, &encoded);
+  const uint64_t extra = payload != nullptr ? payload->size() : 0;
+  absl::Status measured = Measure(s, chain, extra, &bytes, &encoded);
   if (!measured.ok()) return measured;
   Next next;
   SubmitReactor* reactor = nullptr;
@@ -344,8 +411,9 @@ absl::Status AsyncStream::Enqueue(std::vector<v1::SubmitRequest> chain,
     for (size_t i = 0; i < chain.size(); i++) {
       const uint64_t tag = s.next_tag++;
       chain[i].set_tag(tag);
-      s.outstanding[tag] =
-          State::Pending{std::move(done[i]), internal::RequestBytes(chain[i])};
+      s.outstanding[tag] = State::Pending{
+          std::move(done[i]), internal::RequestBytes(chain[i]) + extra};
+      if (payload != nullptr) s.payloads[tag] = std::move(payload);
       s.queue.push_back(std::move(chain[i]));
     }
     if (s.no_more_ops) return StreamEnded(s.final_status);

@@ -25,10 +25,12 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "grpcpp/channel.h"
 #include "proto/iomapd.grpc.pb.h"
 #include "proto/iomapd.pb.h"
 
@@ -57,10 +59,11 @@ using CompletionCallback =
 
 class AsyncStream {
  public:
-  // Starts a Submit call on `stub` and waits for the server's limits.
+  // Starts a Submit call on `channel` and waits for the server's limits.
   // -ENOTCONN / -ETIMEDOUT when the server does not answer.
   static absl::StatusOr<std::unique_ptr<AsyncStream>> Open(
-      iomapd::v1::Iomapd::StubInterface* stub, const AsyncOptions& options);
+      std::shared_ptr<grpc::ChannelInterface> channel,
+      const AsyncOptions& options);
 
   // Closes the stream (see Close) and waits for gRPC to finish with it.
   ~AsyncStream();
@@ -74,6 +77,15 @@ class AsyncStream {
   // errno after it failed.
   absl::Status Submit(iomapd::v1::SubmitRequest request,
                       CompletionCallback done);
+
+  // As Submit, for a write whose data is `data` (request.write().data()
+  // must be empty; -EINVAL otherwise, or when the request is no write):
+  // the bytes go on the wire straight from `data`, without a copy, so one
+  // buffer can be the payload of many writes in flight. They must not
+  // change until `done` has run.
+  absl::Status SubmitWrite(iomapd::v1::SubmitRequest request,
+                           std::shared_ptr<const std::string> data,
+                           CompletionCallback done);
 
   // As Submit, with a future. A request that was not queued yields a
   // completion with that errno (and tag 0) instead of an error status.
@@ -101,8 +113,10 @@ class AsyncStream {
 
  private:
   explicit AsyncStream(std::shared_ptr<State> state);
+  // `payload`: SubmitWrite's data, for a chain of one.
   absl::Status Enqueue(std::vector<iomapd::v1::SubmitRequest> chain,
-                       std::vector<CompletionCallback> done);
+                       std::vector<CompletionCallback> done,
+                       std::shared_ptr<const std::string> payload = nullptr);
 
   std::shared_ptr<State> state_;
 };

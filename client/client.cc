@@ -508,7 +508,7 @@ absl::StatusOr<OpenFile> Client::OpenPath(const std::string& volume,
 
 absl::StatusOr<std::unique_ptr<AsyncStream>> Client::OpenStream(
     const AsyncOptions& options) {
-  return AsyncStream::Open(stub_.get(), options);
+  return AsyncStream::Open(channel_, options);
 }
 
 }  // namespace client

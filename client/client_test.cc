@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <string>
 #include <thread>
 
 #include "base/errno.h"
@@ -395,6 +397,44 @@ TEST_F(ClientTest, StreamRejectsOversizeAndFullWindow) {
   EXPECT_TRUE((*s)->Close().ok());
   EXPECT_EQ(completed, accepted);
   EXPECT_GT(rejected, 0);  // 1 MiB in flight admits at most 5 of 200 KiB
+}
+
+TEST_F(ClientTest, StreamSubmitWriteSendsSharedData) {
+  AsyncOptions o;
+  o.when_full = AsyncOptions::WhenFull::kFail;
+  auto s = client_->OpenStream(o);
+  ASSERT_TRUE(s.ok());
+  auto data = std::make_shared<const std::string>(200 << 10, 'd');
+  v1::SubmitRequest bare;
+  bare.mutable_write();
+  // The window counts the payload: 1 MiB in flight admits 5 of 200 KiB.
+  std::atomic<int> completed{0};
+  std::atomic<int> bad{0};
+  int accepted = 0, rejected = 0;
+  for (int i = 0; i < 50; i++) {
+    absl::Status st =
+        (*s)->SubmitWrite(bare, data, [&](const v1::Completion& c) {
+          if (c.errnum() != 0 || c.result() != (200 << 10)) bad++;
+          completed++;
+        });
+    if (st.ok()) accepted++;
+    if (!st.ok()) {
+      EXPECT_EQ(base::ErrnoOf(st), -EAGAIN);
+      rejected++;
+    }
+  }
+  auto too_big = std::make_shared<const std::string>((256 << 10) + 1, 'x');
+  EXPECT_EQ(base::ErrnoOf((*s)->SubmitWrite(bare, too_big, nullptr)),
+            -EMSGSIZE);
+  EXPECT_EQ(base::ErrnoOf((*s)->SubmitWrite(WriteReq(1), data, nullptr)),
+            -EINVAL);  // data in the request too
+  v1::SubmitRequest read;
+  read.mutable_read()->set_length(1);
+  EXPECT_EQ(base::ErrnoOf((*s)->SubmitWrite(read, data, nullptr)), -EINVAL);
+  EXPECT_TRUE((*s)->Close().ok());
+  EXPECT_EQ(completed, accepted);
+  EXPECT_EQ(bad, 0);
+  EXPECT_GT(rejected, 0);
 }
 
 TEST_F(ClientTest, StreamOutOfOrderAndLinks) {

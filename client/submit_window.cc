@@ -15,11 +15,13 @@ size_t ChainLength(const std::deque<iomapd::v1::SubmitRequest>& pending,
   return n;
 }
 
-uint64_t ChainEncoded(const std::deque<iomapd::v1::SubmitRequest>& pending,
-                      size_t start, size_t n) {
+uint64_t ChainEncoded(
+    const std::deque<iomapd::v1::SubmitRequest>& pending, size_t start,
+    size_t n,
+    absl::FunctionRef<uint64_t(const iomapd::v1::SubmitRequest&)> encoded) {
   uint64_t total = 0;
   for (size_t i = start; i < start + n; i++) {
-    total += EncodedBytes(pending[i]);
+    total += encoded(pending[i]);
   }
   return total;
 }
@@ -72,13 +74,14 @@ void SubmitWindow::Release(uint64_t bytes) {
 
 iomapd::v1::SubmitBatch TakeBatch(
     std::deque<iomapd::v1::SubmitRequest>* pending, size_t max_requests,
-    uint64_t max_message_bytes, uint64_t soft_bytes) {
+    uint64_t max_message_bytes, uint64_t soft_bytes,
+    absl::FunctionRef<uint64_t(const iomapd::v1::SubmitRequest&)> size_of) {
   iomapd::v1::SubmitBatch batch;
   uint64_t encoded = 0;
   size_t taken = 0;
   while (taken < pending->size()) {
     const size_t n = ChainLength(*pending, taken);
-    const uint64_t chain_bytes = ChainEncoded(*pending, taken, n);
+    const uint64_t chain_bytes = ChainEncoded(*pending, taken, n, size_of);
     const bool first = taken == 0;
     if (!first &&
         (taken + n > max_requests || (soft_bytes && encoded >= soft_bytes) ||

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 
+#include "absl/functional/function_ref.h"
 #include "proto/iomapd.pb.h"
 
 namespace client {
@@ -62,9 +63,13 @@ class SubmitWindow {
 // chain (requests whose `link` is set, with the request before them) is
 // never split, and the first request or chain always goes so the queue
 // makes progress. Empty when `pending` is.
+// `size_of` sizes one request (EncodedBytes unless the caller sends more
+// with it, as AsyncStream does with a write's separate payload).
 iomapd::v1::SubmitBatch TakeBatch(
     std::deque<iomapd::v1::SubmitRequest>* pending, size_t max_requests,
-    uint64_t max_message_bytes, uint64_t soft_bytes = 0);
+    uint64_t max_message_bytes, uint64_t soft_bytes = 0,
+    absl::FunctionRef<uint64_t(const iomapd::v1::SubmitRequest&)> size_of =
+        EncodedBytes);
 
 }  // namespace internal
 }  // namespace client

@@ -9,6 +9,7 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -17,14 +18,21 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "iomap/folio_pool.h"
 #include "iomap/pagecache.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7411",
           "host:port to listen on (port 0: any free port, printed)");
 ABSL_FLAG(std::vector<std::string>, volume, {},
-          "NAME=PATH of a volume to serve; repeat the flag or separate "
-          "with commas");
+          "NAME=PATH of a volume to serve; repeat the flag (each "
+          "occurrence counts) or separate with commas");
+ABSL_FLAG(std::vector<std::string>, dax_volumes, {},
+          "names of --volume entries to serve as fsdax volumes: the image is "
+          "mapped MAP_SHARED and file data bypasses the page cache "
+          "(docs/fs-volume.md)");
 ABSL_FLAG(uint64_t, cache_mb, 0,
           "pagecache budget in MiB (0: the engine's default)");
 ABSL_FLAG(uint64_t, dirty_background_mb, 0,
@@ -46,6 +54,10 @@ ABSL_FLAG(uint64_t, max_message_mb, 80,
 ABSL_FLAG(bool, keep_heap, true,
           "keep freed message buffers in the heap (no mmap/munmap per "
           "large buffer): large reads and writes stop paying page faults");
+ABSL_FLAG(bool, prefill_cache, true,
+          "populate the page cache's memory (its budget, in 2 MiB huge-page "
+          "chunks) in the background at start, so that writes do not fault "
+          "it in (docs/writeback.md)");
 ABSL_FLAG(int, shutdown_grace_ms, 5000,
           "on SIGINT/SIGTERM, how long running calls may take to finish");
 
@@ -56,7 +68,34 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
+// Every value of a list flag given several times: absl keeps only the
+// last occurrence of a flag, so `--volume=a=x --volume=b=y` would serve b
+// alone. Reads --NAME=V, -NAME=V and --NAME V forms; each value may itself
+// be a comma-separated list.
+std::vector<std::string> RepeatedListFlag(int argc, char** argv,
+                                          const std::string& name) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view a = argv[i];
+    if (a == "--") break;
+    if (!absl::ConsumePrefix(&a, "--")) absl::ConsumePrefix(&a, "-");
+    if (!absl::ConsumePrefix(&a, name)) continue;
+    absl::string_view value;
+    if (absl::ConsumePrefix(&a, "=")) {
+      value = a;
+    } else if (a.empty() && i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      continue;  // another flag with this prefix
+    }
+    for (absl::string_view v : absl::StrSplit(value, ',', absl::SkipEmpty()))
+      out.emplace_back(v);
+  }
+  return out;
+}
+
 bool ParseVolumes(const std::vector<std::string>& flags,
+                  const std::vector<std::string>& dax_names,
                   std::vector<server::VolumeSpec>* out, std::string* err) {
   for (const std::string& v : flags) {
     size_t eq = v.find('=');
@@ -65,6 +104,16 @@ bool ParseVolumes(const std::vector<std::string>& flags,
       return false;
     }
     out->push_back(server::VolumeSpec{v.substr(0, eq), v.substr(eq + 1)});
+  }
+  for (const std::string& name : dax_names) {
+    auto it = std::find_if(
+        out->begin(), out->end(),
+        [&](const server::VolumeSpec& v) { return v.name == name; });
+    if (it == out->end()) {
+      *err = absl::StrCat("--dax_volumes=", name, ": no --volume of that name");
+      return false;
+    }
+    it->dax = true;
   }
   if (out->empty()) {
     *err = "no volume to serve: give --volume=NAME=PATH";
@@ -97,6 +146,10 @@ server::ServerOptions OptionsFromFlags() {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "iomapd --listen=HOST:PORT --volume=NAME=PATH [--volume=...]");
+  const std::vector<std::string> volumes =
+      RepeatedListFlag(argc, argv, "volume");
+  const std::vector<std::string> dax_volumes =
+      RepeatedListFlag(argc, argv, "dax_volumes");
   absl::ParseCommandLine(argc, argv);
   server::ServerOptions options = OptionsFromFlags();
   std::string err;
@@ -107,7 +160,7 @@ int main(int argc, char** argv) {
         "--max_message_mb must exceed --max_request_mb and be at "
         "most 1024");
   }
-  if (!ParseVolumes(absl::GetFlag(FLAGS_volume), &options.volumes, &err)) {
+  if (!ParseVolumes(volumes, dax_volumes, &options.volumes, &err)) {
     return Fail(err);
   }
   if (absl::GetFlag(FLAGS_keep_heap)) {
@@ -116,6 +169,10 @@ int main(int argc, char** argv) {
     // of the server's cycles in large reads, docs/bench.md). Keep them.
     mallopt(M_MMAP_THRESHOLD, 128 << 20);
     mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  }
+  if (absl::GetFlag(FLAGS_prefill_cache)) {
+    iomap::FolioPool::Global()->ReserveAsync(
+        iomap::PageCache::Global()->budget_bytes());
   }
   // Every thread started from here on inherits the blocked mask, so the
   // signals reach only the sigwait below.

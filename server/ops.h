@@ -73,6 +73,15 @@ class Ops {
   // (it would block, or came back short): *r is cleared then.
   bool TryReadNowait(const v1::ReadRequest& q, v1::ReadResponse* r, Outcome* o);
   Outcome Write(const v1::WriteRequest& q, v1::WriteResponse* r);
+  // The same inline attempt for a write of an open file (buffered, into
+  // the cache; the checkpoint it may make due runs on the volume's
+  // checkpoint thread). Writes that block anyway (SYNC, DSYNC, an
+  // OPEN_FLAG_SYNC/DSYNC file) and appends are left to the executor
+  // (false). A write that comes back short or EAGAIN runs again on the
+  // executor from its start: rewriting the same bytes at the same offset
+  // is harmless, and the client sees only the second answer.
+  bool TryWriteNowait(const v1::WriteRequest& q, v1::WriteResponse* r,
+                      Outcome* o);
   Outcome Fsync(const v1::FsyncRequest& q, v1::FsyncResponse* r);
   Outcome Seek(const v1::SeekRequest& q, v1::SeekResponse* r);
   Outcome Fiemap(const v1::FiemapRequest& q, v1::FiemapResponse* r);
@@ -104,6 +113,14 @@ class Ops {
   };
   Outcome GetFile(const v1::FileHandle& h, uint64_t open_id, uint32_t need,
                   int deny, FileRef* out);
+  // Write and TryWriteNowait. With `try_inline` the write runs with NOWAIT,
+  // or not at all when it must go to the executor; *ran (may be null when
+  // !try_inline) says whether it ran.
+  Outcome DoWrite(const v1::WriteRequest& q, bool try_inline, bool* ran,
+                  v1::WriteResponse* r);
+  // Read and TryReadNowait, the same way (a direct read never runs inline).
+  Outcome DoRead(const v1::ReadRequest& q, bool try_inline, bool* ran,
+                 v1::ReadResponse* r);
   Outcome ResolveDir(const v1::FileHandle& h, Resolved* out);
   void FillAttr(const fs::InodeAttr& a, fs::Volume* vol, v1::Attr* out);
 

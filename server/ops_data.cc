@@ -3,10 +3,12 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "block/device.h"
 #include "iomap/fiemap.h"
 #include "iomap/iomap.h"
 #include "server/ops.h"
@@ -24,7 +26,10 @@ constexpr uint32_t kKnownIoFlags = v1::IO_FLAG_NOWAIT | v1::IO_FLAG_DONTCACHE |
 // FIEMAP_MAX_EXTENTS, is ~143 million; each costs memory here).
 constexpr uint32_t kMaxFiemapExtents = 1u << 20;
 
-// IoFlag bits (plus the open file's flags) -> fs request flags.
+// IoFlag bits (plus the open file's flags) -> fs request flags, with the
+// checks kiocb_set_rw_flags and generic_atomic_write_valid make. HIPRI is
+// accepted as a hint: completions are never polled here, as pwritev2
+// ignores RWF_HIPRI where polling is not available.
 Outcome IoFlags(uint32_t wire, int64_t done_before, bool write,
                 uint32_t open_flags, unsigned* out) {
   *out = 0;
@@ -32,14 +37,21 @@ Outcome IoFlags(uint32_t wire, int64_t done_before, bool write,
     return Fail(-EINVAL, absl::StrCat("unknown IoFlag bits 0x",
                                       absl::Hex(wire & ~kKnownIoFlags)));
   }
-  if (wire & (v1::IO_FLAG_DIRECT | v1::IO_FLAG_HIPRI | v1::IO_FLAG_ATOMIC)) {
-    return Fail(-EOPNOTSUPP,
-                "IO_FLAG_DIRECT, IO_FLAG_HIPRI and IO_FLAG_ATOMIC need direct "
-                "I/O, which this server does not implement yet");
+  const bool direct =
+      (wire & v1::IO_FLAG_DIRECT) || (open_flags & v1::OPEN_FLAG_DIRECT);
+  if (wire & v1::IO_FLAG_ATOMIC) {
+    if (!write) return Fail(-EOPNOTSUPP, "IO_FLAG_ATOMIC is for writes");
+    if (!direct) {
+      return Fail(-EINVAL,
+                  "IO_FLAG_ATOMIC needs direct I/O (IO_FLAG_DIRECT "
+                  "or OPEN_FLAG_DIRECT)");
+    }
+    *out |= iomap::kAtomic;
   }
-  if (done_before != 0) {
-    return Fail(-EINVAL, "done_before is for direct I/O only");
+  if (done_before < 0 || (done_before != 0 && !direct)) {
+    return Fail(-EINVAL, "done_before is for direct I/O only, and >= 0");
   }
+  if (direct) *out |= iomap::kDirect;
   if (wire & v1::IO_FLAG_NOWAIT) *out |= iomap::kNowait;
   if (wire & v1::IO_FLAG_DONTCACHE) *out |= iomap::kDontcache;
   const uint32_t sync_open = v1::OPEN_FLAG_SYNC | v1::OPEN_FLAG_DSYNC;
@@ -49,6 +61,19 @@ Outcome IoFlags(uint32_t wire, int64_t done_before, bool write,
   }
   return Outcome{};
 }
+
+// The result of a direct transfer that continues `done_before` bytes of
+// the same request: they are included, and a failure after them reports
+// them as a short count (what the syscall returns after partial progress).
+int64_t WithDoneBefore(int64_t n, int64_t done_before) {
+  if (n < 0) return done_before > 0 ? done_before : n;
+  return n + done_before;
+}
+
+// Direct I/O goes to the device from an aligned buffer (the kernel's
+// O_DIRECT buffer rule is about user memory, which a remote client does not
+// control), so the server bounces through one.
+constexpr size_t kDirectAlignment = 4096;
 
 // rw_verify_area(): a negative offset or length, or an end past INT64_MAX,
 // is EINVAL; a transfer larger than the request limit is EMSGSIZE.
@@ -102,6 +127,28 @@ Outcome Ops::GetFile(const v1::FileHandle& h, uint64_t open_id, uint32_t need,
 }
 
 Outcome Ops::Read(const v1::ReadRequest& q, v1::ReadResponse* r) {
+  return DoRead(q, /*try_inline=*/false, nullptr, r);
+}
+
+bool Ops::TryReadNowait(const v1::ReadRequest& q, v1::ReadResponse* r,
+                        Outcome* o) {
+  if (q.open_id() == 0) return false;  // it would open (and maybe close)
+  bool ran = false;
+  *o = DoRead(q, /*try_inline=*/true, &ran, r);
+  if (!ran) return false;
+  if (q.flags() & v1::IO_FLAG_NOWAIT) return true;
+  // Short: end of file, or NOWAIT stopped at a page not cached; only a
+  // read that returned nothing is surely at EOF.
+  const bool short_read =
+      o->ok() && r->result() != 0 && r->result() < q.length();
+  if (o->errnum != EAGAIN && !short_read) return true;
+  r->Clear();
+  return false;
+}
+
+Outcome Ops::DoRead(const v1::ReadRequest& q, bool try_inline, bool* ran,
+                    v1::ReadResponse* r) {
+  if (ran != nullptr) *ran = true;
   FileRef f;
   if (Outcome o =
           GetFile(q.handle(), q.open_id(), v1::OPEN_FLAG_READ, -EBADF, &f);
@@ -114,64 +161,103 @@ Outcome Ops::Read(const v1::ReadRequest& q, v1::ReadResponse* r) {
       !o.ok()) {
     return o;
   }
+  // A direct read does device I/O even under NOWAIT: never inline.
+  if (try_inline && (flags & iomap::kDirect)) {
+    *ran = false;
+    return Outcome{};
+  }
+  if (try_inline) flags |= iomap::kNowait;
   if (Outcome o = CheckRange(q.offset(), q.length(),
                              options_.max_bytes_per_request, "read");
       !o.ok()) {
     return o;
   }
   std::string* data = r->mutable_data();
-  data->resize(static_cast<size_t>(q.length()));
-  int64_t n = f.file()->Read(q.offset(), data->size(),
-                             reinterpret_cast<uint8_t*>(&(*data)[0]), flags);
+  int64_t n;
+  if (flags & iomap::kDirect) {
+    const size_t len = static_cast<size_t>(q.length());
+    block::AlignedBuffer buf = block::AllocAligned(len, kDirectAlignment);
+    n = f.file()->Read(q.offset(), len, buf.get(), flags);
+    if (n > 0) data->assign(reinterpret_cast<const char*>(buf.get()), n);
+    n = WithDoneBefore(n, q.done_before());
+  } else {
+    data->resize(static_cast<size_t>(q.length()));
+    n = f.file()->Read(q.offset(), data->size(),
+                       reinterpret_cast<uint8_t*>(&(*data)[0]), flags);
+    if (n >= 0) data->resize(static_cast<size_t>(n));
+  }
   if (n < 0) {
     data->clear();
     return FromErrno(static_cast<int>(n), "read");
   }
-  data->resize(static_cast<size_t>(n));
   r->set_result(n);
   return Outcome{};
 }
 
-bool Ops::TryReadNowait(const v1::ReadRequest& q, v1::ReadResponse* r,
-                        Outcome* o) {
+Outcome Ops::Write(const v1::WriteRequest& q, v1::WriteResponse* r) {
+  return DoWrite(q, /*try_inline=*/false, nullptr, r);
+}
+
+bool Ops::TryWriteNowait(const v1::WriteRequest& q, v1::WriteResponse* r,
+                         Outcome* o) {
   if (q.open_id() == 0) return false;  // it would open (and maybe close)
-  v1::ReadRequest nowait = q;
-  nowait.set_flags(q.flags() | v1::IO_FLAG_NOWAIT);
-  *o = Read(nowait, r);
+  bool ran = false;
+  *o = DoWrite(q, /*try_inline=*/true, &ran, r);
+  if (!ran) return false;
   if (q.flags() & v1::IO_FLAG_NOWAIT) return true;
-  // Short: end of file, or NOWAIT stopped at a page not cached; only a
-  // read that returned nothing is surely at EOF.
-  const bool short_read =
-      o->ok() && r->result() != 0 && r->result() < q.length();
-  if (o->errnum != EAGAIN && !short_read) return true;
+  const bool short_write =
+      o->ok() && r->result() < static_cast<int64_t>(q.data().size());
+  if (o->errnum != EAGAIN && !short_write) return true;
   r->Clear();
   return false;
 }
 
-Outcome Ops::Write(const v1::WriteRequest& q, v1::WriteResponse* r) {
+Outcome Ops::DoWrite(const v1::WriteRequest& q, bool try_inline, bool* ran,
+                     v1::WriteResponse* r) {
   FileRef f;
   if (Outcome o =
           GetFile(q.handle(), q.open_id(), v1::OPEN_FLAG_WRITE, -EBADF, &f);
       !o.ok()) {
+    if (ran != nullptr) *ran = true;
     return o;
   }
   unsigned flags;
   if (Outcome o =
           IoFlags(q.flags(), q.done_before(), true, f.entry->flags, &flags);
       !o.ok()) {
+    if (ran != nullptr) *ran = true;
     return o;
   }
+  // The inline attempt leaves to the executor what blocks anyway (a sync
+  // write's fdatasync) and what it could not safely run twice (an append:
+  // the executor reruns a short inline write from its start).
+  const bool append = f.entry->flags & v1::OPEN_FLAG_APPEND;
+  if (try_inline &&
+      (append || (flags & (fs::OpenFile::kSync | iomap::kDirect)))) {
+    return Outcome{};
+  }
+  if (ran != nullptr) *ran = true;
+  if (try_inline) flags |= iomap::kNowait;
   const int64_t len = static_cast<int64_t>(q.data().size());
   // With OPEN_FLAG_APPEND fs writes at i_size (read under the rwsem) and
   // the offset is only checked, as pwrite(2) on an O_APPEND file does.
-  if (f.entry->flags & v1::OPEN_FLAG_APPEND) flags |= fs::OpenFile::kAppend;
+  if (append) flags |= fs::OpenFile::kAppend;
   if (Outcome o =
           CheckRange(q.offset(), len, options_.max_bytes_per_request, "write");
       !o.ok()) {
     return o;
   }
-  int64_t n =
-      f.file()->Write(q.offset(), q.data().data(), q.data().size(), flags);
+  int64_t n;
+  if (flags & iomap::kDirect) {
+    block::AlignedBuffer buf =
+        block::AllocAligned(q.data().size(), kDirectAlignment);
+    if (!q.data().empty()) memcpy(buf.get(), q.data().data(), q.data().size());
+    n = WithDoneBefore(
+        f.file()->Write(q.offset(), buf.get(), q.data().size(), flags),
+        q.done_before());
+  } else {
+    n = f.file()->Write(q.offset(), q.data().data(), q.data().size(), flags);
+  }
   if (n < 0) return FromErrno(static_cast<int>(n), "write");
   r->set_result(n);
   return Outcome{};

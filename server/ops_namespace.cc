@@ -274,11 +274,6 @@ Outcome Ops::Open(const v1::OpenRequest& q, v1::OpenResponse* r) {
   if (!(flags & (v1::OPEN_FLAG_READ | v1::OPEN_FLAG_WRITE))) {
     return Fail(-EINVAL, "open: flags need OPEN_FLAG_READ and/or WRITE");
   }
-  if (flags & v1::OPEN_FLAG_DIRECT) {
-    return Fail(-EOPNOTSUPP,
-                "open: OPEN_FLAG_DIRECT needs direct I/O, which this server "
-                "does not implement yet");
-  }
   if ((flags & v1::OPEN_FLAG_TRUNC) && !(flags & v1::OPEN_FLAG_WRITE)) {
     return Fail(-EINVAL, "open: OPEN_FLAG_TRUNC without OPEN_FLAG_WRITE");
   }

@@ -2,6 +2,7 @@
 // every RPC, with the errors the syscalls give for bad input.
 #include <linux/falloc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <set>
 #include <string>
@@ -57,10 +58,13 @@ class ServerTest : public ::testing::Test {
 TEST_F(ServerTest, ListVolumesAndStatFs) {
   auto vols = c_->ListVolumes();
   ASSERT_TRUE(vols.ok());
-  ASSERT_EQ(vols->size(), 1u);
-  EXPECT_EQ((*vols)[0].name(), "default");
-  EXPECT_EQ((*vols)[0].block_size(), 4096u);
-  EXPECT_NE((*vols)[0].root().inode(), 0u);
+  ASSERT_EQ(vols->size(), 2u);  // "default" and the fsdax "dax"
+  auto def = std::find_if(
+      vols->begin(), vols->end(),
+      [](const v1::VolumeInfo& v) { return v.name() == "default"; });
+  ASSERT_NE(def, vols->end());
+  EXPECT_EQ(def->block_size(), 4096u);
+  EXPECT_NE(def->root().inode(), 0u);
   auto st = c_->StatFs("default");
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->bsize(), 4096u);
@@ -97,8 +101,7 @@ TEST_F(ServerTest, NamespaceRoundTrip) {
   ASSERT_TRUE(c_->Rename(d->handle(), "a", d->handle(), "other", 2).ok());
   EXPECT_EQ(c_->Lookup(d->handle(), "a")->handle().inode(),
             f->handle().inode());  // exchanged twice: back in place
-  EXPECT_EQ(Err(c_->Rename(d->handle(), "a", d->handle(), "other", 3)),
-            EINVAL);
+  EXPECT_EQ(Err(c_->Rename(d->handle(), "a", d->handle(), "other", 3)), EINVAL);
   ASSERT_TRUE(c_->Unlink(d->handle(), "other").ok());
   ASSERT_TRUE(c_->Rename(d->handle(), "a", d->handle(), "b", 0).ok());
   EXPECT_EQ(Err(c_->Rename(d->handle(), "b", d->handle(), "c", 4)), EINVAL);
@@ -169,7 +172,9 @@ TEST_F(ServerTest, OpenFlagsAndAccessModes) {
   OpenFile f = NewFile();
   EXPECT_EQ(Err(c_->Open(f.handle, 0)), EINVAL);
   EXPECT_EQ(Err(c_->Open(f.handle, 1u << 10)), EINVAL);
-  EXPECT_EQ(Err(c_->Open(f.handle, kRW | v1::OPEN_FLAG_DIRECT)), EOPNOTSUPP);
+  auto direct = c_->Open(f.handle, kRW | v1::OPEN_FLAG_DIRECT);
+  ASSERT_TRUE(direct.ok());
+  ASSERT_TRUE(c_->Close(*direct).ok());
   auto ro = c_->Open(f.handle, v1::OPEN_FLAG_READ);
   ASSERT_TRUE(ro.ok());
   auto wo = c_->Open(f.handle, v1::OPEN_FLAG_WRITE);
@@ -223,9 +228,11 @@ TEST_F(ServerTest, ReadWriteAndTheirErrors) {
   EXPECT_EQ(Err(c_->Read(f, 0, (1 << 20) + 1)), EMSGSIZE);
   EXPECT_EQ(Err(c_->Write(f, 0, std::string((1 << 20) + 1, 'x'))), EMSGSIZE);
   EXPECT_EQ(Err(c_->Read(f, 0, 10, 1u << 9)), EINVAL);
-  EXPECT_EQ(Err(c_->Read(f, 0, 10, v1::IO_FLAG_DIRECT)), EOPNOTSUPP);
-  EXPECT_EQ(Err(c_->Write(f, 0, "x", v1::IO_FLAG_ATOMIC)), EOPNOTSUPP);
-  EXPECT_EQ(Err(c_->Write(f, 0, "x", v1::IO_FLAG_HIPRI)), EOPNOTSUPP);
+  EXPECT_EQ(Err(c_->Read(f, 0, 10, v1::IO_FLAG_DIRECT)), EINVAL);  // unaligned
+  EXPECT_EQ(Err(c_->Write(f, 0, "x", v1::IO_FLAG_ATOMIC)), EINVAL);  // buffered
+  EXPECT_EQ(Err(c_->Read(f, 0, 4096, v1::IO_FLAG_ATOMIC | v1::IO_FLAG_DIRECT)),
+            EOPNOTSUPP);
+  EXPECT_EQ(*c_->Write(f, 0, "x", v1::IO_FLAG_HIPRI), 1);  // a hint
   // NOWAIT, DONTCACHE and DSYNC are honoured.
   EXPECT_EQ(*c_->Write(f, 0, "nowait", v1::IO_FLAG_NOWAIT), 6);
   EXPECT_EQ(*c_->Write(f, 6, "dsync", v1::IO_FLAG_DSYNC), 5);
@@ -241,6 +248,73 @@ TEST_F(ServerTest, ReadWriteAndTheirErrors) {
   grpc::Status s = c_->stub()->Read(&ctx, q, &r);
   EXPECT_EQ(wire::ErrnumOf(s), EINVAL);
   EXPECT_FALSE(s.error_message().empty());
+}
+
+// O_DIRECT through the binary: aligned transfers straight to the device,
+// coherent with the page cache, the kernel's errors for the rest.
+TEST_F(ServerTest, DirectIo) {
+  OpenFile f = NewFile();
+  auto d = c_->Open(f.handle, kRW | v1::OPEN_FLAG_DIRECT);
+  ASSERT_TRUE(d.ok());
+  std::string data(8192, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13);
+  ASSERT_EQ(*c_->Write(*d, 4096, data), 8192);
+  EXPECT_EQ(*c_->Read(*d, 4096, 8192), data);
+  EXPECT_EQ(*c_->Read(f, 0, 20000),
+            std::string(4096, '\0') + data);  // buffered sees it
+  ASSERT_EQ(*c_->Write(f, 0, std::string(4096, 'b')), 4096);  // dirty cache
+  EXPECT_EQ(*c_->Read(*d, 0, 4096), std::string(4096, 'b'));  // flushed first
+  EXPECT_EQ(c_->Read(*d, 8192, 65536)->size(), 4096u);        // short at EOF
+  EXPECT_EQ(Err(c_->Write(*d, 100, std::string(4096, 'x'))), EINVAL);
+  EXPECT_EQ(Err(c_->Write(*d, 0, std::string(100, 'x'))), EINVAL);
+  EXPECT_EQ(Err(c_->Read(f, 512, 1000, v1::IO_FLAG_DIRECT)), EINVAL);
+  // RWF_ATOMIC: a power of two, naturally aligned.
+  EXPECT_EQ(*c_->Write(*d, 4096, std::string(4096, 'a'), v1::IO_FLAG_ATOMIC),
+            4096);
+  EXPECT_EQ(
+      Err(c_->Write(*d, 4096, std::string(12288, 'a'), v1::IO_FLAG_ATOMIC)),
+      EINVAL);
+  EXPECT_EQ(*c_->Read(f, 4096, 4096), std::string(4096, 'a'));
+  // done_before: counted in the result.
+  v1::WriteRequest q;
+  *q.mutable_handle() = f.handle;
+  q.set_open_id(d->open_id);
+  q.set_offset(12288);
+  q.set_data(std::string(4096, 'z'));
+  q.set_done_before(100);
+  v1::WriteResponse r;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(c_->stub()->Write(&ctx, q, &r).ok());
+  EXPECT_EQ(r.result(), 4096 + 100);
+  EXPECT_EQ(*c_->Read(f, 12288, 4096), std::string(4096, 'z'));
+  ASSERT_TRUE(c_->Close(*d).ok());
+}
+
+// An fsdax volume through the binary: reads, writes (buffered and direct
+// requests alike go through the mapping), mapped stores, truncate zeroing
+// and fsync; the page cache is never used (docs/fs-volume.md).
+TEST_F(ServerTest, DaxVolume) {
+  auto root = c_->VolumeRoot("dax");
+  ASSERT_TRUE(root.ok()) << root.status();
+  auto cr = c_->Create(*root, "d", 0644, true);
+  ASSERT_TRUE(cr.ok()) << cr.status();
+  auto f = c_->Open(cr->handle(), kRW);
+  ASSERT_TRUE(f.ok());
+  std::string data(20000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 3);
+  ASSERT_EQ(*c_->Write(*f, 100, data), 20000);
+  EXPECT_EQ(*c_->Read(*f, 100, 20000), data);
+  EXPECT_EQ(*c_->Read(*f, 0, 100), std::string(100, '\0'));
+  ASSERT_EQ(*c_->Write(*f, 0, std::string(4096, 'D'), v1::IO_FLAG_DIRECT),
+            4096);
+  ASSERT_EQ(*c_->MapWrite(*f, 8192, "mapped"), 6);
+  EXPECT_EQ(*c_->Read(*f, 8192, 6), "mapped");
+  ASSERT_TRUE(c_->Truncate(*f, 5000).ok());
+  ASSERT_TRUE(c_->Truncate(*f, 9000).ok());
+  EXPECT_EQ(*c_->Read(*f, 4096, 4904),
+            data.substr(3996, 904) + std::string(4000, '\0'));
+  EXPECT_TRUE(c_->Fsync(*f, false).ok());
+  ASSERT_TRUE(c_->Close(*f).ok());
 }
 
 TEST_F(ServerTest, HandleOnlyOperations) {

@@ -27,6 +27,14 @@ Service::Reactor* Service::Dispatch(Ctx* c, const Req* q, Resp* r,
   return reactor;
 }
 
+template <typename Resp>
+Service::Reactor* Service::FinishInline(Ctx* c, const Outcome& o, Resp* r) {
+  Reactor* reactor = c->DefaultReactor();
+  r->set_errnum(o.errnum);
+  reactor->Finish(wire::ErrnoToGrpcStatus(o.errnum, o.message));
+  return reactor;
+}
+
 #define IOMAPD_UNARY(Name)                                            \
   Service::Reactor* Service::Name(Ctx* c, const v1::Name##Request* q, \
                                   v1::Name##Response* r) {            \
@@ -46,7 +54,6 @@ IOMAPD_UNARY(Stat)
 IOMAPD_UNARY(SetAttr)
 IOMAPD_UNARY(Open)
 IOMAPD_UNARY(Close)
-IOMAPD_UNARY(Write)
 IOMAPD_UNARY(Fsync)
 IOMAPD_UNARY(Seek)
 IOMAPD_UNARY(Bmap)
@@ -60,16 +67,21 @@ IOMAPD_UNARY(MapWrite)
 
 #undef IOMAPD_UNARY
 
-// A read of an open file is first tried here with NOWAIT (cached data, no
-// blocking), as the Submit stream does; the executor runs it otherwise.
+// A read or write of an open file is first tried here with NOWAIT (cached
+// data, no blocking), as the Submit stream does; the executor runs it
+// otherwise.
 Service::Reactor* Service::Read(Ctx* c, const v1::ReadRequest* q,
                                 v1::ReadResponse* r) {
   Outcome o;
   if (!ops_->TryReadNowait(*q, r, &o)) return Dispatch(c, q, r, &Ops::Read);
-  Reactor* reactor = c->DefaultReactor();
-  r->set_errnum(o.errnum);
-  reactor->Finish(wire::ErrnoToGrpcStatus(o.errnum, o.message));
-  return reactor;
+  return FinishInline(c, o, r);
+}
+
+Service::Reactor* Service::Write(Ctx* c, const v1::WriteRequest* q,
+                                 v1::WriteResponse* r) {
+  Outcome o;
+  if (!ops_->TryWriteNowait(*q, r, &o)) return Dispatch(c, q, r, &Ops::Write);
+  return FinishInline(c, o, r);
 }
 
 Service::Reactor* Service::Fiemap(Ctx* c, const v1::FiemapRequest* q,
@@ -82,7 +94,7 @@ Service::Reactor* Service::DedupeRange(Ctx* c, const v1::DedupeRangeRequest* q,
   return Dispatch(c, q, r, &Ops::DedupeRange, /*results_on_failure=*/true);
 }
 
-grpc::ServerBidiReactor<v1::SubmitBatch, v1::CompletionBatch>* Service::Submit(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Service::Submit(
     Ctx*) {
   return new SubmitReactor(ops_, executor_, stream_);
 }

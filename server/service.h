@@ -18,7 +18,34 @@
 
 namespace server {
 
-class Service final : public v1::Iomapd::CallbackService {
+// The generated CallbackService with Submit on gRPC's raw (ByteBuffer)
+// callback API instead: the reactor decodes and encodes its messages
+// itself (client/wire_encode.h), so read data goes out without a copy.
+using ServiceBase = v1::Iomapd::WithCallbackMethod_ListVolumes<
+    v1::Iomapd::WithCallbackMethod_StatFs<v1::Iomapd::WithCallbackMethod_Lookup<
+        v1::Iomapd::WithCallbackMethod_Create<v1::Iomapd::WithCallbackMethod_Mkdir<v1::Iomapd::WithCallbackMethod_Readdir<
+            v1::Iomapd::
+                WithCallbackMethod_Rename<v1::Iomapd::WithCallbackMethod_Unlink<v1::Iomapd::WithCallbackMethod_Rmdir<
+                    v1::Iomapd::
+                        WithCallbackMethod_Stat<v1::Iomapd::WithCallbackMethod_SetAttr<v1::Iomapd::WithCallbackMethod_Open<
+                            v1::Iomapd::
+                                WithCallbackMethod_Close<v1::Iomapd::WithCallbackMethod_Read<v1::Iomapd::WithCallbackMethod_Write<
+                                    v1::Iomapd::
+                                        WithCallbackMethod_Fsync<v1::Iomapd::WithCallbackMethod_Seek<v1::Iomapd::WithCallbackMethod_Fiemap<
+                                            v1::Iomapd::
+                                                WithCallbackMethod_Bmap<v1::Iomapd::WithCallbackMethod_Unshare<
+                                                    v1::Iomapd::
+                                                        WithCallbackMethod_Truncate<v1::Iomapd::WithCallbackMethod_Fallocate<
+                                                            v1::Iomapd::
+                                                                WithCallbackMethod_CloneRange<v1::Iomapd::WithCallbackMethod_DedupeRange<
+                                                                    v1::Iomapd::
+                                                                        WithCallbackMethod_SwapActivate<v1::Iomapd::WithCallbackMethod_SwapDeactivate<
+                                                                            v1::Iomapd::
+                                                                                WithCallbackMethod_MapWrite<v1::Iomapd::WithRawCallbackMethod_Submit<
+                                                                                    v1::Iomapd::
+                                                                                        Service>>>>>>>>>>>>>>>>>>>>>>>>>>>>;
+
+class Service final : public ServiceBase {
  public:
   // ops and executor must outlive the service and every call it started.
   Service(Ops* ops, Executor* executor, const StreamOptions& stream);
@@ -76,7 +103,7 @@ class Service final : public v1::Iomapd::CallbackService {
   Reactor* MapWrite(Ctx* c, const v1::MapWriteRequest* q,
                     v1::MapWriteResponse* r) override;
 
-  grpc::ServerBidiReactor<v1::SubmitBatch, v1::CompletionBatch>* Submit(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Submit(
       Ctx* c) override;
 
  private:
@@ -88,6 +115,9 @@ class Service final : public v1::Iomapd::CallbackService {
   Reactor* Dispatch(Ctx* c, const Req* q, Resp* r,
                     Outcome (Ops::*op)(const Req&, Resp*),
                     bool results_on_failure = false);
+  // Finishes a call that ran inline (on the gRPC thread) with `o`.
+  template <typename Resp>
+  Reactor* FinishInline(Ctx* c, const Outcome& o, Resp* r);
 
   Ops* const ops_;
   Executor* const executor_;

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "client/wire_encode.h"
 
 namespace server {
 
@@ -52,34 +53,38 @@ void SetOutcome(const Outcome& o, v1::Completion* c) {
 SubmitReactor::SubmitReactor(Ops* ops, Executor* executor,
                              const StreamOptions& options)
     : ops_(ops), executor_(executor), options_(options) {
-  v1::CompletionBatch* first;
+  grpc::ByteBuffer* first;
   {
     base::MutexLock l(&mu_);
-    v1::StreamLimits* limits = write_batch_.mutable_limits();
+    v1::CompletionBatch batch;
+    v1::StreamLimits* limits = batch.mutable_limits();
     limits->set_max_in_flight_requests(options_.max_in_flight_requests);
     limits->set_max_in_flight_bytes(options_.max_in_flight_bytes);
     limits->set_max_bytes_per_request(options_.max_bytes_per_request);
     limits->set_max_message_bytes(options_.max_message_bytes);
+    write_buf_ = client::codec::EncodeCompletionBatch(&batch);
     writing_ = true;
     read_outstanding_ = true;
-    first = &write_batch_;
+    first = &write_buf_;
   }
   StartWrite(first);
-  StartRead(&read_batch_);
+  StartRead(&read_buf_);
 }
 
 void SubmitReactor::OnReadDone(bool ok) {
-  if (!ok) {  // half-close, cancellation or a broken stream
+  v1::SubmitBatch batch;
+  const bool parsed = ok && client::codec::Decode(&read_buf_, &batch);
+  if (!parsed) {  // half-close, cancellation, a broken stream or bad bytes
     {
       base::MutexLock l(&mu_);
       read_outstanding_ = false;
       reads_done_ = true;
+      if (ok) bad_message_ = broken_ = true;
     }
     MaybeFinish();
     return;
   }
-  Dispatch(Admit(&read_batch_));
-  read_batch_.Clear();
+  Dispatch(Admit(&batch));
   bool read = false;
   {
     base::MutexLock l(&mu_);
@@ -93,7 +98,7 @@ void SubmitReactor::OnReadDone(bool ok) {
       read_outstanding_ = read = true;
     }
   }
-  if (read) StartRead(&read_batch_);
+  if (read) StartRead(&read_buf_);
   MaybeFinish();
 }
 
@@ -166,15 +171,22 @@ int SubmitReactor::AdmitOne(const v1::SubmitRequest& q, uint64_t* bytes,
 
 bool SubmitReactor::TryInline(Item* item) {
   const v1::SubmitRequest& q = item->request;
-  if (q.op_case() != v1::SubmitRequest::kRead) return false;
-  v1::ReadResponse r;
-  Outcome o;
-  if (!ops_->TryReadNowait(q.read(), &r, &o)) return false;
   v1::Completion c;
   c.set_tag(q.tag());
+  Outcome o;
+  if (q.op_case() == v1::SubmitRequest::kRead) {
+    v1::ReadResponse r;
+    if (!ops_->TryReadNowait(q.read(), &r, &o)) return false;
+    c.set_result(r.result());
+    c.set_data(std::move(*r.mutable_data()));
+  } else if (q.op_case() == v1::SubmitRequest::kWrite) {
+    v1::WriteResponse r;
+    if (!ops_->TryWriteNowait(q.write(), &r, &o)) return false;
+    c.set_result(r.result());
+  } else {
+    return false;
+  }
   SetOutcome(o, &c);
-  c.set_result(r.result());
-  c.set_data(std::move(*r.mutable_data()));
   Complete(std::move(c), item->bytes, true);
   return true;
 }
@@ -311,7 +323,7 @@ bool SubmitReactor::RunOne(const v1::SubmitRequest& q, v1::Completion* c) {
 }
 
 void SubmitReactor::Complete(v1::Completion c, uint64_t bytes, bool admitted) {
-  v1::CompletionBatch* start = nullptr;
+  grpc::ByteBuffer* start = nullptr;
   {
     base::MutexLock l(&mu_);
     if (broken_) {  // nobody to tell: release the request's accounting
@@ -322,19 +334,19 @@ void SubmitReactor::Complete(v1::Completion c, uint64_t bytes, bool admitted) {
       return;
     }
     queued_.push_back(Pending{std::move(c), bytes, admitted});
-    if (!writing_ && TakeWrite()) start = &write_batch_;
+    if (!writing_ && TakeWrite()) start = &write_buf_;
   }
   if (start != nullptr) StartWrite(start);
 }
 
 bool SubmitReactor::TakeWrite() {
   if (queued_.empty() || broken_) return false;
-  write_batch_.Clear();
+  v1::CompletionBatch batch;
   uint64_t size = 0;
   while (!queued_.empty()) {
     Pending& p = queued_.front();
     uint64_t n = p.completion.ByteSizeLong() + 16;
-    if (write_batch_.completions_size() > 0 &&
+    if (batch.completions_size() > 0 &&
         (size >= kBatchSoftBytes ||
          size + n + kBatchSlack > options_.max_message_bytes)) {
       break;
@@ -346,15 +358,16 @@ bool SubmitReactor::TakeWrite() {
       tags_.erase(p.completion.tag());
       in_flight_bytes_ -= p.bytes;
     }
-    *write_batch_.add_completions() = std::move(p.completion);
+    *batch.add_completions() = std::move(p.completion);
     queued_.pop_front();
   }
+  write_buf_ = client::codec::EncodeCompletionBatch(&batch);
   writing_ = true;
   return true;
 }
 
 void SubmitReactor::OnWriteDone(bool ok) {
-  v1::CompletionBatch* start = nullptr;
+  grpc::ByteBuffer* start = nullptr;
   bool read = false;
   {
     base::MutexLock l(&mu_);
@@ -369,12 +382,12 @@ void SubmitReactor::OnWriteDone(bool ok) {
       queued_.clear();
       if (!read_outstanding_) reads_done_ = true;
     } else if (TakeWrite()) {
-      start = &write_batch_;
+      start = &write_buf_;
     }
     read = ResumeRead();
   }
   if (start != nullptr) StartWrite(start);
-  if (read) StartRead(&read_batch_);
+  if (read) StartRead(&read_buf_);
   MaybeFinish();
 }
 
@@ -411,8 +424,12 @@ void SubmitReactor::MaybeFinish() {
     if (finished_ || !reads_done_ || tasks_ != 0 || writing_) return;
     if (!queued_.empty() && !broken_) return;
     finished_ = true;
-    if (broken_)
+    if (bad_message_) {
+      status = grpc::Status(grpc::StatusCode::INTERNAL,
+                            "a SubmitBatch message did not parse");
+    } else if (broken_) {
       status = grpc::Status(grpc::StatusCode::CANCELLED, "stream ended");
+    }
   }
   Finish(status);
 }

@@ -48,8 +48,11 @@ struct StreamOptions {
   uint64_t max_message_bytes = 80ull << 20;
 };
 
+// Messages are decoded and encoded here (gRPC's raw callback API, see
+// Service): read data leaves in its own slice, without the copy gRPC's
+// protobuf serializer makes (client/wire_encode.h).
 class SubmitReactor final
-    : public grpc::ServerBidiReactor<v1::SubmitBatch, v1::CompletionBatch> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubmitReactor(Ops* ops, Executor* executor, const StreamOptions& options);
 
@@ -80,17 +83,17 @@ class SubmitReactor final
   bool RunOne(const v1::SubmitRequest& q, v1::Completion* c);
   // Queues a completion and starts a write when none is on the wire.
   void Complete(v1::Completion c, uint64_t bytes, bool admitted);
-  // Moves queued completions into write_batch_; false when there is
+  // Moves queued completions into write_buf_ (encoded); false when there is
   // nothing to send or the stream can no longer be written.
   bool TakeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeFinish() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs the chains on the executor (ESHUTDOWN when it has stopped), after
   // trying lone reads inline.
   void Dispatch(std::vector<Chain> chains);
-  // io_uring's first attempt: a read of an open file is tried right here
-  // with NOWAIT (try-locks, cached data only, never I/O). True when it
-  // completed; false when it must go to the executor (it would block, or
-  // it came back short without reaching EOF).
+  // io_uring's first attempt: a lone read or write of an open file is
+  // tried right here with NOWAIT (Ops::TryReadNowait / TryWriteNowait:
+  // try-locks, the cache only, never I/O). True when it completed; false
+  // when it must go to the executor (it would block, or came back short).
   bool TryInline(Item* item);
   // Resumes reading when it was paused and the queue has drained; true
   // when the caller must StartRead.
@@ -100,15 +103,15 @@ class SubmitReactor final
   Executor* const executor_;
   const StreamOptions options_;
 
-  v1::SubmitBatch read_batch_;  // owned by the outstanding read
+  grpc::ByteBuffer read_buf_;  // owned by the outstanding read
 
   base::Mutex mu_{base::LockRank::kLeaf};
   // Tags admitted and not yet written back.
   absl::flat_hash_set<uint64_t> tags_ ABSL_GUARDED_BY(mu_);
   uint64_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Pending> queued_ ABSL_GUARDED_BY(mu_);
-  // The batch on the wire.
-  v1::CompletionBatch write_batch_ ABSL_GUARDED_BY(mu_);
+  // The encoded batch on the wire.
+  grpc::ByteBuffer write_buf_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   int tasks_ ABSL_GUARDED_BY(mu_) = 0;  // executor tasks not yet returned
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -118,6 +121,9 @@ class SubmitReactor final
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;  // cancelled or write failed
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // A received message did not parse: the stream ends with INTERNAL, as
+  // with the generated (protobuf) handler.
+  bool bad_message_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace server

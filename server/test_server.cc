@@ -17,8 +17,8 @@ std::string TmpDir() {
   return dir ? dir : "/tmp";
 }
 
-std::string FormatImage() {
-  std::string path = TmpDir() + "/server_test.img";
+std::string FormatImage(const std::string& name) {
+  std::string path = TmpDir() + "/" + name;
   block::OpenOptions o;
   o.create = true;
   o.create_size = 256ull << 20;
@@ -37,13 +37,15 @@ std::string FormatImage() {
 TestServer* TestServer::Get() {
   static TestServer* ts = [] {
     auto* t = new TestServer;
-    t->image = FormatImage();
+    t->image = FormatImage("server_test.img");
+    const std::string dax_image = FormatImage("server_test_dax.img");
     t->process = std::make_unique<IomapdProcess>(
         IomapdProcess::RunfilesBinary(), TmpDir() + "/iomapd.log");
     int port = t->process->Start(
         t->image, 0,
         {"--executor_threads=8", "--max_in_flight_requests=64",
-         "--max_in_flight_mb=4", "--max_request_mb=1", "--max_message_mb=8"});
+         "--max_in_flight_mb=4", "--max_request_mb=1", "--max_message_mb=8",
+         "--volume=dax=" + dax_image, "--dax_volumes=dax"});
     EXPECT_GT(port, 0);
     client::ClientOptions co;
     co.target = "127.0.0.1:" + std::to_string(port);

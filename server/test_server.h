@@ -17,7 +17,8 @@ namespace server {
 struct TestServer {
   // Starts it on first use with small stream limits so that each is cheap
   // to reach: 64 requests and 4 MiB in flight, 1 MiB per request, 8 MiB
-  // messages. Later calls return the same one.
+  // messages. It serves two volumes: "default" and "dax" (fsdax). Later
+  // calls return the same one.
   static TestServer* Get();
   // SIGTERM; the exit status (0 after a clean unmount, non-zero if
   // LeakSanitizer found leaks in an ASAN build).

@@ -48,9 +48,15 @@ absl::Status VolumeSet::Add(const VolumeSpec& spec) {
   }
   Mounted m;
   m.path = spec.path;
-  ASSIGN_OR_RETURN(m.dev, block::OpenDevice(spec.path, options_.device));
+  fs::VolumeOptions vo = options_.volume;
+  vo.dax = spec.dax;
+  if (spec.dax) {
+    ASSIGN_OR_RETURN(m.dev, block::OpenDaxDevice(spec.path, options_.device));
+  } else {
+    ASSIGN_OR_RETURN(m.dev, block::OpenDevice(spec.path, options_.device));
+  }
   absl::StatusOr<std::unique_ptr<fs::Volume>> vol =
-      fs::Volume::Mount(*m.dev, options_.volume);
+      fs::Volume::Mount(*m.dev, vo);
   if (!vol.ok()) {
     return absl::Status(
         vol.status().code(),

@@ -51,6 +51,10 @@ struct Resolved {
 struct VolumeSpec {
   std::string name;
   std::string path;  // image file or block device, formatted by iomapd-mkfs
+  // fsdax: the image is mapped MAP_SHARED (block::OpenDaxDevice) and file
+  // data is read and written through the mapping, never the page cache
+  // (fs::VolumeOptions::dax). Needs an image file that can be mapped.
+  bool dax = false;
 };
 
 struct VolumeSetOptions {
