@@ -20,9 +20,6 @@ export PATH="$PATH:/usr/sbin:/sbin"
 # the reason. Such a script is reported as KNOWN DIFF; if it starts to
 # match, the test fails until the entry is removed.
 declare -A KNOWN_DIFFS=(
-  [091-reflink-cow-write]="XFS's COW extent size hint (32 blocks) sends the unshared block at 60k through the COW fork too (new extent 60k..68k); iomapd overwrites it in place"
-  [114-direct-io]="fs refuses O_DIRECT opens (EOPNOTSUPP)"
-  [121-fcollapse-finsert]="fs has no FALLOC_FL_COLLAPSE_RANGE/INSERT_RANGE yet (EOPNOTSUPP)"
 )
 
 XFS_ONLY=0
