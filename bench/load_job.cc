@@ -6,6 +6,7 @@
 #include <chrono>
 #include <deque>
 #include <future>
+#include <memory>
 #include <random>
 #include <utility>
 
@@ -74,10 +75,10 @@ class Runner {
         spec_(spec),
         blocks_(spec.size / spec.bs),
         limit_(spec.runtime_s > 0 ? 0 : blocks_),
-        data_(spec.pattern == Pattern::kRead ||
-                      spec.pattern == Pattern::kRandRead
-                  ? std::string()
-                  : RandomBytes(spec.bs, spec.seed)),
+        data_(std::make_shared<const std::string>(
+            spec.pattern == Pattern::kRead || spec.pattern == Pattern::kRandRead
+                ? std::string()
+                : RandomBytes(spec.bs, spec.seed))),
         rng_(spec.seed | 1) {}
 
   JobResult Run();
@@ -102,8 +103,10 @@ class Runner {
   const client::OpenFile& file_;
   const JobSpec spec_;
   const uint64_t blocks_;
-  const uint64_t limit_;    // requests to send; 0: until stopped
-  const std::string data_;  // every write's payload
+  const uint64_t limit_;  // requests to send; 0: until stopped
+  // Every write's payload, sent from here without a copy
+  // (AsyncStream::SubmitWrite).
+  const std::shared_ptr<const std::string> data_;
 
   base::Mutex mu_;
   base::CondVar cv_;
@@ -154,7 +157,6 @@ v1::SubmitRequest Runner::MakeRequest(bool read, int64_t offset) const {
     *w->mutable_handle() = file_.handle;
     w->set_open_id(file_.open_id);
     w->set_offset(offset);
-    w->set_data(data_);
     w->set_flags(spec_.io_flags);
   }
   return request;
@@ -163,11 +165,14 @@ v1::SubmitRequest Runner::MakeRequest(bool read, int64_t offset) const {
 void Runner::Send(const Claim& claim) {
   if (!claim.go) return;
   const Clock::time_point start = Clock::now();
+  auto done = [this, claim, start](const v1::Completion& c) {
+    Complete(claim, start, c);
+  };
+  v1::SubmitRequest request = MakeRequest(claim.read, claim.offset);
   absl::Status st =
-      stream_->Submit(MakeRequest(claim.read, claim.offset),
-                      [this, claim, start](const v1::Completion& c) {
-                        Complete(claim, start, c);
-                      });
+      claim.read
+          ? stream_->Submit(std::move(request), std::move(done))
+          : stream_->SubmitWrite(std::move(request), data_, std::move(done));
   if (st.ok()) return;
   base::MutexLock lock(&mu_);
   FailLocked("submit: " + st.ToString());
