@@ -288,13 +288,24 @@ int DataOps::IomapEnd(iomap::Inode* inode, int64_t pos, int64_t len,
       (pos + std::max<int64_t>(written, 0) + bs - 1) / bs * bs;
   const int64_t end = (pos + len + bs - 1) / bs * bs;
   if (start >= end) return 0;
+  auto release = [&] {
+    iomap::WriteDelallocRelease(
+        inode, start, end, flags, iomap,
+        [this](iomap::Inode* in, int64_t off, int64_t n, iomap::Iomap* m) {
+          // A new COW reservation (CowBegin) is punched in the COW fork.
+          PunchForkDelalloc(Vi(in), off, n, (m->flags & iomap::kShared) != 0);
+        });
+  };
+  // Unshare runs under the invalidate lock already (fallocate holds it
+  // exclusive), as xfs_buffered_write_iomap_end expects of IOMAP_UNSHARE
+  // and IOMAP_ZERO callers; a write takes it here.
+  if (flags & iomap::kUnshare) {
+    inode->locks().invalidate.AssertHeld();
+    release();
+    return 0;
+  }
   base::WriterLock l(&inode->locks().invalidate);
-  iomap::WriteDelallocRelease(
-      inode, start, end, flags, iomap,
-      [this](iomap::Inode* in, int64_t off, int64_t n, iomap::Iomap* m) {
-        // A new COW reservation (CowBegin) is punched in the COW fork.
-        PunchForkDelalloc(Vi(in), off, n, (m->flags & iomap::kShared) != 0);
-      });
+  release();
   return 0;
 }
 
