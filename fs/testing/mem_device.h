@@ -8,6 +8,11 @@
 // sector boundary), as a power cut would. Counters let tests see how many
 // flushes and writes the code under test issued.
 //
+// Both images are anonymous mappings, zero until written: a device costs
+// memory (and, under the sanitizers, shadow memory) only for the sectors
+// the test touches. Crash() copies back only the ranges where the two
+// images can differ (unflushed writes and a torn write).
+//
 // Thread-safety: all methods are thread-safe.
 #ifndef IOMAPD_FS_TESTING_MEM_DEVICE_H_
 #define IOMAPD_FS_TESTING_MEM_DEVICE_H_
@@ -64,6 +69,24 @@ class MemDevice : public block::Device {
     uint64_t offset;
     std::string bytes;
   };
+  // `size` bytes of zeros, mapped lazily (MAP_ANONYMOUS | MAP_NORESERVE).
+  class Image {
+   public:
+    explicit Image(uint64_t size);
+    ~Image();
+    Image(const Image&) = delete;
+    Image& operator=(const Image&) = delete;
+    void Write(uint64_t offset, const void* bytes, uint64_t len);
+    void Write(uint64_t offset, const std::string& bytes) {
+      Write(offset, bytes.data(), bytes.size());
+    }
+    uint8_t* data() { return data_; }
+    const uint8_t* data() const { return data_; }
+
+   private:
+    uint8_t* data_;
+    uint64_t size_;
+  };
   int64_t Execute(block::Bio* bio);
   // Handles a write-like bio when a crash is armed; true when it was eaten.
   bool MaybeFreezeLocked(uint64_t offset, const std::string& bytes)
@@ -71,9 +94,12 @@ class MemDevice : public block::Device {
 
   block::DeviceLimits limits_;
   mutable base::Mutex mu_{base::LockRank::kLeaf};
-  std::string cache_ ABSL_GUARDED_BY(mu_);
-  std::string durable_ ABSL_GUARDED_BY(mu_);
+  Image cache_ ABSL_GUARDED_BY(mu_);
+  Image durable_ ABSL_GUARDED_BY(mu_);
   std::vector<PendingWrite> pending_ ABSL_GUARDED_BY(mu_);
+  // The write torn by an armed crash: its prefix is in durable_ only.
+  uint64_t torn_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t torn_len_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t flushes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
   bool fail_all_ ABSL_GUARDED_BY(mu_) = false;
