@@ -3,6 +3,7 @@
 // remap at I/O completion, refcounts (CheckLive / fsck), and crashes.
 #include <linux/falloc.h>
 
+#include <algorithm>
 #include <bitset>
 #include <chrono>
 #include <cstdio>
@@ -69,7 +70,8 @@ class ReflinkTest : public ::testing::TestWithParam<uint32_t> {
     ASSERT_NE(vol_, nullptr);
   }
   uint32_t bs() const { return GetParam(); }
-  MemDevice dev_{32ull << 20};
+  // 64 KiB blocks: room for the 32-block (2 MiB) COW windows.
+  MemDevice dev_{GetParam() > 4096 ? 64ull << 20 : 32ull << 20};
   std::unique_ptr<Volume> vol_;
 };
 
@@ -136,26 +138,28 @@ TEST_P(ReflinkTest, CloneSharesBlocksAndWritesCopyOnWrite) {
 TEST_P(ReflinkTest, DroppingOneOwnerKeepsTheOther) {
   FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
   const uint64_t free0 = vol_->FreeBlocks();
-  const std::string data = Pattern(64 << 10, 3);
+  const int64_t bsz = bs();
+  const std::string data = Pattern(16 * bsz, 3);
   {
     std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
     std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
-    ASSERT_EQ(a->Write(0, data.data(), data.size()), 64 << 10);
+    ASSERT_EQ(a->Write(0, data.data(), data.size()), 16 * bsz);
     ASSERT_EQ(a->Fsync(), 0);
-    ASSERT_EQ(b->CloneRange(a.get(), 0, 8192, 32768), 32768);
-    EXPECT_EQ(b->size(), 8192 + 32768);
-    EXPECT_EQ(ReadAll(b.get(), 0, 8192), std::string(8192, '\0'));
+    ASSERT_EQ(b->CloneRange(a.get(), 0, 2 * bsz, 8 * bsz), 8 * bsz);
+    EXPECT_EQ(b->size(), 10 * bsz);
+    EXPECT_EQ(ReadAll(b.get(), 0, 2 * bsz), std::string(2 * bsz, '\0'));
     ASSERT_EQ(b->Fsync(), 0);
     // Punch in a: b keeps the blocks (their count drops to 1).
-    ASSERT_EQ(
-        a->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 16384), 0);
+    ASSERT_EQ(a->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                           4 * bsz),
+              0);
     ExpectClean(vol_.get());
   }
   ASSERT_EQ(vol_->Unlink(vol_->root(), "a"), 0);
   ExpectClean(vol_.get());
   {
     std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
-    EXPECT_EQ(ReadAll(b.get(), 8192, 32768), data.substr(0, 32768));
+    EXPECT_EQ(ReadAll(b.get(), 2 * bsz, 8 * bsz), data.substr(0, 8 * bsz));
     ASSERT_EQ(b->Truncate(0), 0);
   }
   ExpectClean(vol_.get());
@@ -166,11 +170,11 @@ TEST_P(ReflinkTest, CloneErrnos) {
   FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
   std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
   std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
-  const std::string data = Pattern(10000 + 64 * 1024, 4);
+  const int64_t bsz = bs();
+  const std::string data = Pattern(10000 + 16 * bsz, 4);
   ASSERT_EQ(a->Write(0, data.data(), data.size()),
             static_cast<int64_t>(data.size()));
   const int64_t size = a->size();
-  const int64_t bsz = bs();
   EXPECT_EQ(b->CloneRange(a.get(), -bsz, 0, bsz), -EINVAL);
   EXPECT_EQ(b->CloneRange(a.get(), 0, 0, -1), -EINVAL);
   EXPECT_EQ(b->CloneRange(a.get(), INT64_MAX - 10, 0, 100), -EINVAL);
@@ -254,9 +258,11 @@ TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
   FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
   std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
   std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
-  const std::string data = Pattern(100000, 6);
-  ASSERT_EQ(a->Write(0, data.data(), data.size()), 100000);
-  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 0), 100000);
+  const int64_t bsz = bs();
+  const int64_t n = 100000 + 16 * bsz;  // blocks [4, 12) lie inside
+  const std::string data = Pattern(n, 6);
+  ASSERT_EQ(a->Write(0, data.data(), data.size()), n);
+  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 0), n);
   ASSERT_EQ(b->Fsync(), 0);
   const uint64_t free0 = vol_->FreeBlocks();
   const int unshare = FALLOC_FL_UNSHARE_RANGE;
@@ -264,7 +270,6 @@ TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
   EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_PUNCH_HOLE, 0, 4096), -EOPNOTSUPP);
   EXPECT_EQ(b->Fallocate(unshare | FALLOC_FL_ZERO_RANGE, 0, 4096), -EOPNOTSUPP);
   // Unshare the middle: those blocks are copied, both files keep the data.
-  const int64_t bsz = bs();
   ASSERT_EQ(b->Fallocate(unshare | FALLOC_FL_KEEP_SIZE, 4 * bsz, 8 * bsz), 0);
   // 8 blocks copied; the other 24 of the COW window stay staged in b's
   // COW fork (the COW extent size hint) until b is closed.
@@ -277,13 +282,13 @@ TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
   EXPECT_TRUE(xb[2].shared);
   ExpectClean(vol_.get());
   // The rest, plus allocation past EOF (mode 0 semantics: size grows).
-  ASSERT_EQ(b->Fallocate(unshare, 0, 200000), 0);
-  EXPECT_EQ(b->size(), 200000);
+  ASSERT_EQ(b->Fallocate(unshare, 0, 2 * n), 0);
+  EXPECT_EQ(b->size(), 2 * n);
   for (OpenFile* f : {a.get(), b.get()})
     for (const Ext& x : Extents(f)) EXPECT_FALSE(x.shared);
-  EXPECT_EQ(ReadAll(b.get(), 0, 100000), data);
-  EXPECT_EQ(ReadAll(b.get(), 100000, 100000), std::string(100000, '\0'));
-  EXPECT_EQ(ReadAll(a.get(), 0, 100000), data);
+  EXPECT_EQ(ReadAll(b.get(), 0, n), data);
+  EXPECT_EQ(ReadAll(b.get(), n, n), std::string(n, '\0'));
+  EXPECT_EQ(ReadAll(a.get(), 0, n), data);
   ExpectClean(vol_.get());
   a->Close();
   b->Close();
@@ -306,9 +311,13 @@ TEST_P(ReflinkTest, ConcurrentClonesAndCopyOnWrite) {
   FileHandle h[2] = {CreateFile(vol_.get(), "a"), CreateFile(vol_.get(), "b")};
   std::unique_ptr<OpenFile> f[2] = {OpenOrDie(vol_.get(), h[0]),
                                     OpenOrDie(vol_.get(), h[1])};
-  const std::string data = Pattern(256 << 10, 7);
-  for (auto& x : f) ASSERT_EQ(x->Write(0, data.data(), data.size()), 256 << 10);
   const int64_t bsz = bs();
+  // 64 blocks (at least 256 KiB): clones of 16 blocks at block 0, 4, ...,
+  // 44 stay inside.
+  const std::string data = Pattern(std::max<int64_t>(256 << 10, 64 * bsz), 7);
+  for (auto& x : f)
+    ASSERT_EQ(x->Write(0, data.data(), data.size()),
+              static_cast<int64_t>(data.size()));
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
@@ -350,7 +359,7 @@ TEST_P(ReflinkTest, ConcurrentClonesAndCopyOnWrite) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BlockSizes, ReflinkTest,
-                         ::testing::Values(1024u, 4096u));
+                         ::testing::Values(512u, 1024u, 4096u, 65536u));
 
 // Crash test: random writes (over shared blocks: copy-on-write), mapped
 // stores, clones between three files (and within one), unshares,

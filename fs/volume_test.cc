@@ -2,6 +2,7 @@
 
 #include <linux/falloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -23,7 +24,6 @@ namespace {
 
 using testing::CreateFile;
 using testing::ExpectClean;
-using testing::FormatAndMount;
 using testing::MemDevice;
 using testing::OpenOrDie;
 using testing::Pattern;
@@ -37,37 +37,55 @@ void ExpectFsckClean(MemDevice* dev) {
   EXPECT_TRUE(r.clean()) << r.problems[0];
 }
 
-TEST(VolumeTest, WriteReadBackAcrossRemount) {
-  for (uint32_t bs : {512u, 4096u, 65536u}) {
-    SCOPED_TRACE(bs);
-    MemDevice dev(kDevBytes);
-    std::unique_ptr<Volume> vol = FormatAndMount(&dev, bs);
-    ASSERT_NE(vol, nullptr);
-    FileHandle h = CreateFile(vol.get(), "a");
-    const std::string data = Pattern(300000, bs);
-    {
-      std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
-      ASSERT_EQ(f->Write(1000, data.data(), data.size()),
-                static_cast<int64_t>(data.size()));
-      EXPECT_EQ(ReadAll(f.get(), 1000, data.size()), data);
-      EXPECT_EQ(ReadAll(f.get(), 0, 1000), std::string(1000, '\0'));
-      EXPECT_EQ(f->Fsync(), 0);
-      ExpectClean(vol.get());
-    }
-    ASSERT_TRUE(vol->Unmount().ok());
-    vol.reset();
-    ExpectFsckClean(&dev);
-    vol = Remount(&dev);
-    ASSERT_NE(vol, nullptr);
+// Every test runs at each block size of the format (512 B to 64 KiB);
+// offsets and counts are written in blocks (`bs_`) where they depend on it.
+class VolumeTest : public ::testing::TestWithParam<uint32_t> {
+ protected:
+  std::unique_ptr<Volume> FormatAndMount(MemDevice* dev) {
+    return testing::FormatAndMount(dev, bs_);
+  }
+  // A layout at this block size for a device of `bytes`.
+  LayoutOptions Layout(uint64_t bytes) const {
+    LayoutOptions layout;
+    layout.block_size = bs_;
+    layout.device_bytes = bytes;
+    return layout;
+  }
+  // Blocks needed to hold `bytes`.
+  uint64_t BlocksFor(uint64_t bytes) const { return (bytes + bs_ - 1) / bs_; }
+
+  const uint32_t bs_ = GetParam();
+  const int64_t bs64_ = GetParam();  // for signed offsets and results
+};
+
+TEST_P(VolumeTest, WriteReadBackAcrossRemount) {
+  MemDevice dev(kDevBytes);
+  std::unique_ptr<Volume> vol = FormatAndMount(&dev);
+  ASSERT_NE(vol, nullptr);
+  FileHandle h = CreateFile(vol.get(), "a");
+  const std::string data = Pattern(300000, bs_);
+  {
     std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
-    EXPECT_EQ(f->size(), 1000 + static_cast<int64_t>(data.size()));
-    EXPECT_EQ(ReadAll(f.get(), 1000, data.size() + 10), data);
-    f->Close();
+    ASSERT_EQ(f->Write(1000, data.data(), data.size()),
+              static_cast<int64_t>(data.size()));
+    EXPECT_EQ(ReadAll(f.get(), 1000, data.size()), data);
+    EXPECT_EQ(ReadAll(f.get(), 0, 1000), std::string(1000, '\0'));
+    EXPECT_EQ(f->Fsync(), 0);
     ExpectClean(vol.get());
   }
+  ASSERT_TRUE(vol->Unmount().ok());
+  vol.reset();
+  ExpectFsckClean(&dev);
+  vol = Remount(&dev);
+  ASSERT_NE(vol, nullptr);
+  std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
+  EXPECT_EQ(f->size(), 1000 + static_cast<int64_t>(data.size()));
+  EXPECT_EQ(ReadAll(f.get(), 1000, data.size() + 10), data);
+  f->Close();
+  ExpectClean(vol.get());
 }
 
-TEST(VolumeTest, StaleHandleAndDirectory) {
+TEST_P(VolumeTest, StaleHandleAndDirectory) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -77,7 +95,7 @@ TEST(VolumeTest, StaleHandleAndDirectory) {
   EXPECT_EQ(vol->Open(h, &f), -ESTALE);
 }
 
-TEST(VolumeTest, DelallocReservationReturnsToZero) {
+TEST_P(VolumeTest, DelallocReservationReturnsToZero) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -85,10 +103,10 @@ TEST(VolumeTest, DelallocReservationReturnsToZero) {
   const uint64_t free0 = vol->FreeBlocks();
   const std::string data = Pattern(100000, 1);
   ASSERT_EQ(f->Write(0, data.data(), data.size()), 100000);
-  EXPECT_EQ(vol->ReservedBlocks(h.ino), (100000 + 4095) / 4096);
+  EXPECT_EQ(vol->ReservedBlocks(h.ino), BlocksFor(100000));
   ASSERT_EQ(f->Fsync(), 0);
   EXPECT_EQ(vol->ReservedBlocks(), 0u);
-  EXPECT_EQ(vol->FreeBlocks(), free0 - (100000 + 4095) / 4096);
+  EXPECT_EQ(vol->FreeBlocks(), free0 - BlocksFor(100000));
   // A short write: the source faults after 10000 bytes of a 200000 byte
   // write over a hole; the unused reservation is punched.
   const std::string more = Pattern(200000, 2);
@@ -96,7 +114,7 @@ TEST(VolumeTest, DelallocReservationReturnsToZero) {
   int64_t r = f->WriteFrom(1 << 20, &src);
   EXPECT_GT(r, 0);
   EXPECT_LT(r, 200000);
-  const uint64_t want = ((1 << 20) + r + 4095) / 4096 - (1 << 20) / 4096;
+  const uint64_t want = BlocksFor((1 << 20) + r) - (1 << 20) / bs_;
   EXPECT_EQ(vol->ReservedBlocks(h.ino), want);
   ExpectClean(vol.get());
   ASSERT_EQ(f->Fsync(), 0);
@@ -106,7 +124,7 @@ TEST(VolumeTest, DelallocReservationReturnsToZero) {
 
 // st_blocks counts delalloc, unwritten and written blocks (XFS counts
 // delalloc in st_blocks too) and drops when blocks are punched.
-TEST(VolumeTest, StatBlocksCountsEveryMappedBlock) {
+TEST_P(VolumeTest, StatBlocksCountsEveryMappedBlock) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -114,18 +132,19 @@ TEST(VolumeTest, StatBlocksCountsEveryMappedBlock) {
   ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
   EXPECT_EQ(blocks, 0u);
   std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
-  const std::string data = Pattern(3 * 4096, 3);
-  ASSERT_EQ(f->Write(0, data.data(), data.size()), 3 * 4096);
+  const uint64_t sectors = bs_ / 512;  // st_blocks per block
+  const std::string data = Pattern(3 * bs_, 3);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 3 * bs64_);
   ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
-  EXPECT_EQ(blocks, 3u * 8);  // delalloc
-  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 1 << 20, 2 * 4096), 0);
+  EXPECT_EQ(blocks, 3 * sectors);  // delalloc
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 1 << 20, 2 * bs64_), 0);
   ASSERT_EQ(f->Fsync(), 0);
   ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
-  EXPECT_EQ(blocks, 5u * 8);  // 3 written + 2 unwritten
-  ASSERT_EQ(f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+  EXPECT_EQ(blocks, 5 * sectors);  // 3 written + 2 unwritten
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, bs_),
             0);
   ASSERT_EQ(vol->StatBlocks(h, &blocks), 0);
-  EXPECT_EQ(blocks, 4u * 8);
+  EXPECT_EQ(blocks, 4 * sectors);
   ASSERT_EQ(f->Close(), 0);
   ASSERT_EQ(vol->StatBlocks(vol->root(), &blocks), 0);
   EXPECT_EQ(blocks, 0u);
@@ -138,28 +157,29 @@ TEST(VolumeTest, StatBlocksCountsEveryMappedBlock) {
 // shared block reserves the aligned 32-block COW window, which stat shows
 // until the remap moves the written blocks into the data fork and the
 // close cancels the rest.
-TEST(VolumeTest, StatBlocksCountsTheCowFork) {
+TEST_P(VolumeTest, StatBlocksCountsTheCowFork) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle ha = CreateFile(vol.get(), "a"), hb = CreateFile(vol.get(), "b");
   std::unique_ptr<OpenFile> a = OpenOrDie(vol.get(), ha);
   std::unique_ptr<OpenFile> b = OpenOrDie(vol.get(), hb);
-  const std::string data = Pattern(2 * 4096, 4);
-  ASSERT_EQ(a->Write(0, data.data(), data.size()), 2 * 4096);
+  const uint64_t sectors = bs_ / 512;  // st_blocks per block
+  const std::string data = Pattern(2 * bs_, 4);
+  ASSERT_EQ(a->Write(0, data.data(), data.size()), 2 * bs64_);
   ASSERT_EQ(a->Fsync(), 0);
-  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 2 * 4096), 2 * 4096);
+  ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 2 * bs_), 2 * bs64_);
   uint64_t blocks;
   ASSERT_EQ(vol->StatBlocks(hb, &blocks), 0);
-  EXPECT_EQ(blocks, 2u * 8);
+  EXPECT_EQ(blocks, 2 * sectors);
   ASSERT_EQ(b->Write(0, "x", 1), 1);  // COW: the window [0, 32) reserved
   ASSERT_EQ(vol->StatBlocks(hb, &blocks), 0);
-  EXPECT_EQ(blocks, (2u + 32) * 8);
+  EXPECT_EQ(blocks, (2 + 32) * sectors);
   ASSERT_EQ(b->Fsync(), 0);  // block 0 remapped, 31 staged blocks left
   ASSERT_EQ(vol->StatBlocks(hb, &blocks), 0);
-  EXPECT_EQ(blocks, (2u + 31) * 8);
+  EXPECT_EQ(blocks, (2 + 31) * sectors);
   ASSERT_EQ(b->Close(), 0);  // the close cancels the COW fork
   ASSERT_EQ(vol->StatBlocks(hb, &blocks), 0);
-  EXPECT_EQ(blocks, 2u * 8);
+  EXPECT_EQ(blocks, 2 * sectors);
   ASSERT_EQ(a->Close(), 0);
   ExpectClean(vol.get());
 }
@@ -168,7 +188,7 @@ TEST(VolumeTest, StatBlocksCountsTheCowFork) {
 // its own offset, none overwrites another, and the size survives the last
 // close (an Open racing with a last close once built its in-core inode from
 // a size read before that close persisted the final one).
-TEST(VolumeTest, ConcurrentAppendsNeverOverlap) {
+TEST_P(VolumeTest, ConcurrentAppendsNeverOverlap) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "log");
@@ -201,7 +221,7 @@ TEST(VolumeTest, ConcurrentAppendsNeverOverlap) {
 // Writes update mtime and ctime (file_update_time) in core at once; the
 // time is journaled with the next inode record: fsync, the size update at
 // I/O completion, or the last close.
-TEST(VolumeTest, WritesUpdateTimes) {
+TEST_P(VolumeTest, WritesUpdateTimes) {
   MemDevice dev(kDevBytes);
   FileHandle h;
   InodeAttr synced;
@@ -252,7 +272,7 @@ TEST(VolumeTest, WritesUpdateTimes) {
 // fdatasync makes the data and what reading it needs (size, extents)
 // durable, but not a change of the timestamps alone (XFS: no log force when
 // only XFS_ILOG_TIMESTAMP is dirty); fsync makes those durable too.
-TEST(VolumeTest, FdatasyncSkipsTimestampOnlyChanges) {
+TEST_P(VolumeTest, FdatasyncSkipsTimestampOnlyChanges) {
   MemDevice dev(kDevBytes);
   FileHandle h;
   InodeAttr synced;
@@ -299,7 +319,7 @@ TEST(VolumeTest, FdatasyncSkipsTimestampOnlyChanges) {
 // An explicit SetAttr(mtime) wins over a write whose time was taken before
 // it, even when that time lands after it (the pending time is in core
 // only, not ordered by a lock); a write after it wins over it.
-TEST(VolumeTest, ExplicitMtimeBeatsOlderPendingWriteTime) {
+TEST_P(VolumeTest, ExplicitMtimeBeatsOlderPendingWriteTime) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "t");
@@ -328,7 +348,7 @@ TEST(VolumeTest, ExplicitMtimeBeatsOlderPendingWriteTime) {
 // writing them back, all under the ilock; SetAttr takes the ilock of an open
 // file, so it can never land between those two steps (where the write-back
 // would undo it). A completion is simulated by holding the ilock.
-TEST(VolumeTest, SetAttrWaitsForTheIlock) {
+TEST_P(VolumeTest, SetAttrWaitsForTheIlock) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "m");
@@ -351,8 +371,8 @@ TEST(VolumeTest, SetAttrWaitsForTheIlock) {
   EXPECT_EQ(got.mode & 07777, 0600u);
 }
 
-TEST(VolumeTest, EnospcAtWriteTime) {
-  MemDevice dev(2ull << 20);
+TEST_P(VolumeTest, EnospcAtWriteTime) {
+  MemDevice dev(std::max<uint64_t>(2ull << 20, 128ull * bs_));
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   ASSERT_NE(vol, nullptr);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -373,7 +393,7 @@ TEST(VolumeTest, EnospcAtWriteTime) {
   ExpectClean(vol.get());
 }
 
-TEST(VolumeTest, SeekAndFiemapThroughVolume) {
+TEST_P(VolumeTest, SeekAndFiemapThroughVolume) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -399,7 +419,7 @@ TEST(VolumeTest, SeekAndFiemapThroughVolume) {
   EXPECT_EQ(req.fm_extents[1].fe_logical, 1u << 20);
   EXPECT_NE(req.fm_extents[1].fe_flags & iomap::kFiemapExtentDelalloc, 0u);
   EXPECT_NE(req.fm_extents[1].fe_flags & iomap::kFiemapExtentLast, 0u);
-  EXPECT_EQ(f->Bmap(0), req.fm_extents[0].fe_physical / 4096);
+  EXPECT_EQ(f->Bmap(0), req.fm_extents[0].fe_physical / bs_);
   // After writeback the second extent is real (FIEMAP_FLAG_SYNC).
   req = iomap::FiemapRequest();
   req.fm_length = iomap::kFiemapMaxOffset;
@@ -408,20 +428,21 @@ TEST(VolumeTest, SeekAndFiemapThroughVolume) {
   ASSERT_EQ(f->Fiemap(&req), 0);
   ASSERT_EQ(req.fm_mapped_extents, 2u);
   EXPECT_EQ(req.fm_extents[1].fe_flags & iomap::kFiemapExtentDelalloc, 0u);
-  EXPECT_NE(f->Bmap((1 << 20) / 4096), 0u);
-  EXPECT_EQ(f->Bmap(100), 0u);  // a hole
+  EXPECT_NE(f->Bmap((1 << 20) / bs_), 0u);
+  EXPECT_EQ(f->Bmap((512 << 10) / bs_), 0u);  // a hole
 }
 
 // A ranged FIEMAP reports each mapping trimmed to the queried range, as
 // XFS does (xfs_bmapi_read); a range inside a hole reports nothing.
-TEST(VolumeTest, RangedFiemapTrimsToRange) {
+TEST_P(VolumeTest, RangedFiemapTrimsToRange) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   std::unique_ptr<OpenFile> f =
       OpenOrDie(vol.get(), CreateFile(vol.get(), "a"));
-  const std::string data = Pattern(65536, 4);
-  ASSERT_EQ(f->Write(0, data.data(), data.size()), 65536);
-  ASSERT_EQ(f->Write(131072, data.data(), data.size()), 65536);
+  // Data in blocks [0, 16) and [32, 48).
+  const std::string data = Pattern(16 * bs_, 4);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 16 * bs64_);
+  ASSERT_EQ(f->Write(32 * bs64_, data.data(), data.size()), 16 * bs64_);
   auto fiemap = [&](uint64_t start, uint64_t len) {
     iomap::FiemapRequest req;
     req.fm_start = start;
@@ -434,26 +455,33 @@ TEST(VolumeTest, RangedFiemapTrimsToRange) {
   iomap::FiemapRequest whole = fiemap(0, iomap::kFiemapMaxOffset);
   ASSERT_EQ(whole.fm_mapped_extents, 2u);
   const uint64_t phys0 = whole.fm_extents[0].fe_physical;
-  iomap::FiemapRequest req = fiemap(4096, 4096);
+  const uint64_t b = bs_;
+  iomap::FiemapRequest req = fiemap(b, b);
   ASSERT_EQ(req.fm_mapped_extents, 1u);
-  EXPECT_EQ(req.fm_extents[0].fe_logical, 4096u);
-  EXPECT_EQ(req.fm_extents[0].fe_length, 4096u);
-  EXPECT_EQ(req.fm_extents[0].fe_physical, phys0 + 4096);
-  req = fiemap(61440, 81920);  // 60k..140k: the end of one, start of next
+  EXPECT_EQ(req.fm_extents[0].fe_logical, b);
+  EXPECT_EQ(req.fm_extents[0].fe_length, b);
+  EXPECT_EQ(req.fm_extents[0].fe_physical, phys0 + b);
+  // A byte range inside a block reports the whole block (XFS_B_TO_FSBT and
+  // XFS_B_TO_FSB round the range out to blocks).
+  req = fiemap(b + 1, 1);
+  ASSERT_EQ(req.fm_mapped_extents, 1u);
+  EXPECT_EQ(req.fm_extents[0].fe_logical, b);
+  EXPECT_EQ(req.fm_extents[0].fe_length, b);
+  req = fiemap(15 * b, 20 * b);  // the end of one, the start of the next
   ASSERT_EQ(req.fm_mapped_extents, 2u);
-  EXPECT_EQ(req.fm_extents[0].fe_logical, 61440u);
-  EXPECT_EQ(req.fm_extents[0].fe_length, 4096u);
-  EXPECT_EQ(req.fm_extents[1].fe_logical, 131072u);
-  EXPECT_EQ(req.fm_extents[1].fe_length, 12288u);
-  EXPECT_EQ(fiemap(70 * 1024, 20 * 1024).fm_mapped_extents, 0u);
+  EXPECT_EQ(req.fm_extents[0].fe_logical, 15 * b);
+  EXPECT_EQ(req.fm_extents[0].fe_length, b);
+  EXPECT_EQ(req.fm_extents[1].fe_logical, 32 * b);
+  EXPECT_EQ(req.fm_extents[1].fe_length, 3 * b);
+  EXPECT_EQ(fiemap(17 * b, 10 * b).fm_mapped_extents, 0u);
   // Seek is unaffected.
-  EXPECT_EQ(f->SeekHole(4096), 65536);
-  EXPECT_EQ(f->SeekData(65536), 131072);
+  EXPECT_EQ(f->SeekHole(bs64_), 16 * bs64_);
+  EXPECT_EQ(f->SeekData(16 * bs64_), 32 * bs64_);
 }
 
 // FIEMAP_FLAG_XATTR maps the attribute fork, which iomapd files never
 // have: no extents, as XFS reports for a file without attributes.
-TEST(VolumeTest, FiemapXattrForkIsEmpty) {
+TEST_P(VolumeTest, FiemapXattrForkIsEmpty) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   std::unique_ptr<OpenFile> f =
@@ -470,7 +498,7 @@ TEST(VolumeTest, FiemapXattrForkIsEmpty) {
   }
 }
 
-TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
+TEST_P(VolumeTest, TruncateFreesBlocksAndPersists) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -482,7 +510,7 @@ TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
     ASSERT_EQ(f->Fsync(), 0);
     ASSERT_EQ(f->Truncate(10000), 0);
     EXPECT_EQ(f->size(), 10000);
-    EXPECT_EQ(vol->FreeBlocks(), free0 - 3);
+    EXPECT_EQ(vol->FreeBlocks(), free0 - BlocksFor(10000));
     EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), data.substr(0, 10000));
     ASSERT_EQ(f->Truncate(20000), 0);  // the tail reads as zeros
     EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20),
@@ -503,14 +531,16 @@ TEST(VolumeTest, TruncateFreesBlocksAndPersists) {
 
 // A growing truncate keeps KEEP_SIZE preallocation past the new EOF (XFS
 // frees blocks past EOF only when the size does not grow); shrinking frees.
-TEST(VolumeTest, GrowingTruncateKeepsPreallocation) {
+TEST_P(VolumeTest, GrowingTruncateKeepsPreallocation) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   std::unique_ptr<OpenFile> f =
       OpenOrDie(vol.get(), CreateFile(vol.get(), "a"));
-  const std::string data = Pattern(16384, 4);
-  ASSERT_EQ(f->Write(0, data.data(), data.size()), 16384);
-  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 16384, 49152), 0);
+  // Data in blocks [0, 4), preallocation in [4, 16).
+  const int64_t b = bs_;
+  const std::string data = Pattern(4 * b, 4);
+  ASSERT_EQ(f->Write(0, data.data(), data.size()), 4 * b);
+  ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 4 * b, 12 * b), 0);
   auto last_end = [&] {
     iomap::FiemapRequest req;
     req.fm_length = iomap::kFiemapMaxOffset;
@@ -521,77 +551,85 @@ TEST(VolumeTest, GrowingTruncateKeepsPreallocation) {
     const iomap::FiemapExtent& e = req.fm_extents[req.fm_mapped_extents - 1];
     return e.fe_logical + e.fe_length;
   };
-  ASSERT_EQ(last_end(), 65536u);
-  ASSERT_EQ(f->Truncate(20480), 0);
-  EXPECT_EQ(last_end(), 65536u);
-  ASSERT_EQ(f->Truncate(40960), 0);
-  EXPECT_EQ(last_end(), 65536u);
-  EXPECT_EQ(ReadAll(f.get(), 16384, 40960 - 16384),
-            std::string(40960 - 16384, '\0'));
+  const uint64_t end = 16 * b;
+  ASSERT_EQ(last_end(), end);
+  ASSERT_EQ(f->Truncate(5 * b), 0);
+  EXPECT_EQ(last_end(), end);
+  ASSERT_EQ(f->Truncate(10 * b), 0);
+  EXPECT_EQ(last_end(), end);
+  EXPECT_EQ(ReadAll(f.get(), 4 * b, 6 * b), std::string(6 * b, '\0'));
   ExpectClean(vol.get());
-  ASSERT_EQ(f->Truncate(8192), 0);
-  EXPECT_EQ(last_end(), 8192u);
+  ASSERT_EQ(f->Truncate(2 * b), 0);
+  EXPECT_EQ(last_end(), uint64_t(2 * b));
   ExpectClean(vol.get());
 }
 
-TEST(VolumeTest, FallocatePunchZeroThroughVolume) {
+TEST_P(VolumeTest, FallocatePunchZeroThroughVolume) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
-  std::string model = Pattern(65536, 6);
+  // The file in chunks of 16 blocks: [0, c) written, [2c, 3c) preallocated
+  // past EOF, [4c, 5c) allocated with the size.
+  const int64_t c = 16 * bs64_;
+  std::string model = Pattern(c, 6);
   {
     std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
-    ASSERT_EQ(f->Write(0, model.data(), model.size()), 65536);
+    ASSERT_EQ(f->Write(0, model.data(), model.size()), c);
     ASSERT_EQ(f->Fsync(), 0);
     const uint64_t free0 = vol->FreeBlocks();
-    ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 128 << 10, 64 << 10), 0);
-    EXPECT_EQ(f->size(), 65536);
+    ASSERT_EQ(f->Fallocate(FALLOC_FL_KEEP_SIZE, 2 * c, c), 0);
+    EXPECT_EQ(f->size(), c);
     EXPECT_EQ(vol->FreeBlocks(), free0 - 16);
-    ASSERT_EQ(f->Fallocate(0, 256 << 10, 64 << 10), 0);
-    EXPECT_EQ(f->size(), 320 << 10);
-    model.resize(320 << 10, '\0');
-    EXPECT_EQ(f->SeekHole(0), 65536);
-    EXPECT_EQ(f->SeekData(65536), -ENXIO);  // unwritten, nothing cached
-    EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+    ASSERT_EQ(f->Fallocate(0, 4 * c, c), 0);
+    EXPECT_EQ(f->size(), 5 * c);
+    model.resize(5 * c, '\0');
+    EXPECT_EQ(f->SeekHole(0), c);
+    EXPECT_EQ(f->SeekData(c), -ENXIO);  // unwritten, nothing cached
+    EXPECT_EQ(ReadAll(f.get(), 0, 6 * c), model);
     // Now cached (uptodate zeros): the kernel reports that as data.
-    EXPECT_EQ(f->SeekData(65536), 128 << 10);
+    EXPECT_EQ(f->SeekData(c), 2 * c);
     iomap::FiemapRequest req;
     req.fm_length = iomap::kFiemapMaxOffset;
     req.fm_extent_count = 10;
     ASSERT_EQ(f->Fiemap(&req), 0);
     ASSERT_EQ(req.fm_mapped_extents, 3u);
-    EXPECT_EQ(req.fm_extents[1].fe_logical, 128u << 10);
+    EXPECT_EQ(req.fm_extents[1].fe_logical, uint64_t(2 * c));
     EXPECT_NE(req.fm_extents[1].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
-    // A write into the unwritten range is data at once, written at fsync.
-    const std::string w = Pattern(4096, 7);
-    ASSERT_EQ(f->Write(256 << 10, w.data(), w.size()), 4096);
-    model.replace(256 << 10, 4096, w);
-    EXPECT_EQ(f->SeekData(192 << 10), 256 << 10);
+    // A block written into the unwritten range is data at once, written at
+    // fsync.
+    const std::string w = Pattern(bs_, 7);
+    ASSERT_EQ(f->Write(4 * c, w.data(), w.size()), bs64_);
+    model.replace(4 * c, bs_, w);
+    EXPECT_EQ(f->SeekData(3 * c), 4 * c);
     ASSERT_EQ(f->Fsync(), 0);
     req = iomap::FiemapRequest();
     req.fm_length = iomap::kFiemapMaxOffset;
     req.fm_extent_count = 10;
     ASSERT_EQ(f->Fiemap(&req), 0);
     ASSERT_EQ(req.fm_mapped_extents, 4u);
-    EXPECT_EQ(req.fm_extents[2].fe_logical, 256u << 10);
-    EXPECT_EQ(req.fm_extents[2].fe_length, 4096u);
+    EXPECT_EQ(req.fm_extents[2].fe_logical, uint64_t(4 * c));
+    EXPECT_EQ(req.fm_extents[2].fe_length, bs_);
     EXPECT_EQ(req.fm_extents[2].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
-    // Punch [1000, 11000): block 1 is freed, the edges are zeroed.
+    // Punch [1000, 11000): the whole blocks inside are freed, the partial
+    // edges zeroed.
     const uint64_t free1 = vol->FreeBlocks();
     ASSERT_EQ(
         f->Fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 1000, 10000),
         0);
     model.replace(1000, 10000, std::string(10000, '\0'));
-    EXPECT_EQ(vol->FreeBlocks(), free1 + 1);
+    // Only [0, c) is allocated there: 16 blocks.
+    const uint64_t first = BlocksFor(1000);
+    const uint64_t last = std::min<uint64_t>(11000 / bs_, 16);
+    EXPECT_EQ(vol->FreeBlocks(), free1 + (last > first ? last - first : 0));
     ASSERT_EQ(
         f->Fallocate(FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 20000, 20000),
         0);
     model.replace(20000, 20000, std::string(20000, '\0'));
-    EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+    EXPECT_EQ(ReadAll(f.get(), 0, 6 * c), model);
     // Collapse never goes with KEEP_SIZE (vfs_fallocate); shift_test has the
     // collapse and insert cases.
     EXPECT_EQ(
-        f->Fallocate(FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+        f->Fallocate(FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, 0, bs_),
         -EOPNOTSUPP);
     ASSERT_EQ(f->Fsync(), 0);
     ExpectClean(vol.get());
@@ -601,10 +639,10 @@ TEST(VolumeTest, FallocatePunchZeroThroughVolume) {
   ExpectFsckClean(&dev);
   vol = Remount(&dev);
   std::unique_ptr<OpenFile> f = OpenOrDie(vol.get(), h);
-  EXPECT_EQ(ReadAll(f.get(), 0, 1 << 20), model);
+  EXPECT_EQ(ReadAll(f.get(), 0, 6 * c), model);
 }
 
-TEST(VolumeTest, UnlinkedOpenFileIsFreedAtClose) {
+TEST_P(VolumeTest, UnlinkedOpenFileIsFreedAtClose) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   const uint64_t free0 = vol->FreeBlocks();
@@ -624,14 +662,12 @@ TEST(VolumeTest, UnlinkedOpenFileIsFreedAtClose) {
   ExpectFsckClean(&dev);
 }
 
-TEST(VolumeTest, ConcurrentWritersAndFsyncs) {
+TEST_P(VolumeTest, ConcurrentWritersAndFsyncs) {
   MemDevice dev(kDevBytes);
   VolumeOptions options;
   options.flusher.writeback_interval_ms = 5;
   options.flusher.dirty_expire_ms = 1;
-  LayoutOptions layout;
-  layout.device_bytes = kDevBytes;
-  ASSERT_TRUE(Volume::Format(dev, layout).ok());
+  ASSERT_TRUE(Volume::Format(dev, Layout(kDevBytes)).ok());
   absl::StatusOr<std::unique_ptr<Volume>> mounted = Volume::Mount(dev, options);
   ASSERT_TRUE(mounted.ok());
   Volume* vol = mounted->get();
@@ -677,10 +713,9 @@ TEST(VolumeTest, ConcurrentWritersAndFsyncs) {
   }
 }
 
-TEST(VolumeTest, SmallJournalWrapsThroughCheckpoints) {
+TEST_P(VolumeTest, SmallJournalWrapsThroughCheckpoints) {
   MemDevice dev(kDevBytes);
-  LayoutOptions layout;
-  layout.device_bytes = kDevBytes;
+  LayoutOptions layout = Layout(kDevBytes);
   layout.journal_blocks = 64;  // 256 KiB: ~64 commits of one block
   ASSERT_TRUE(Volume::Format(dev, layout).ok());
   std::unique_ptr<Volume> vol = Remount(&dev);
@@ -710,10 +745,9 @@ TEST(VolumeTest, SmallJournalWrapsThroughCheckpoints) {
 // checkpoint thread. Writeback alone (no fsync, which would checkpoint
 // inline) fills this journal several times over: without the background
 // checkpoints it runs out of log space and writeback fails.
-TEST(VolumeTest, NowaitWritersCheckpointInTheBackground) {
+TEST_P(VolumeTest, NowaitWritersCheckpointInTheBackground) {
   MemDevice dev(kDevBytes);
-  LayoutOptions layout;
-  layout.device_bytes = kDevBytes;
+  LayoutOptions layout = Layout(kDevBytes);
   layout.journal_blocks = 64;
   ASSERT_TRUE(Volume::Format(dev, layout).ok());
   std::unique_ptr<Volume> vol = Remount(&dev);
@@ -742,16 +776,14 @@ TEST(VolumeTest, NowaitWritersCheckpointInTheBackground) {
   EXPECT_EQ(ReadAll(f.get(), 0, model.size() + 10), model);
 }
 
-TEST(VolumeTest, WritebackErrorReportedOncePerOpenFile) {
+TEST_P(VolumeTest, WritebackErrorReportedOncePerOpenFile) {
   block::SimOptions so;
   so.capacity_bytes = kDevBytes;
   so.seed = 42;
   so.background = true;
   so.direct = false;
   block::SimDevice dev(so);
-  LayoutOptions layout;
-  layout.device_bytes = kDevBytes;
-  absl::StatusOr<Superblock> sb = Volume::Format(dev, layout);
+  absl::StatusOr<Superblock> sb = Volume::Format(dev, Layout(kDevBytes));
   ASSERT_TRUE(sb.ok());
   absl::StatusOr<std::unique_ptr<Volume>> vol = Volume::Mount(dev);
   ASSERT_TRUE(vol.ok());
@@ -780,7 +812,7 @@ TEST(VolumeTest, WritebackErrorReportedOncePerOpenFile) {
   EXPECT_NE(req.fm_extents[0].fe_flags & iomap::kFiemapExtentUnwritten, 0u);
 }
 
-TEST(VolumeTest, NowaitAndSyncWrites) {
+TEST_P(VolumeTest, NowaitAndSyncWrites) {
   MemDevice dev(kDevBytes);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "a");
@@ -806,7 +838,7 @@ TEST(VolumeTest, NowaitAndSyncWrites) {
 
 // Delalloc converts whole extents at writeback: a file written in 1 MiB
 // pieces and fsync'd once is one extent on the device.
-TEST(VolumeTest, SequentialWriteStaysContiguous) {
+TEST_P(VolumeTest, SequentialWriteStaysContiguous) {
   MemDevice dev(96ull << 20);
   std::unique_ptr<Volume> vol = FormatAndMount(&dev);
   FileHandle h = CreateFile(vol.get(), "big");
@@ -821,6 +853,12 @@ TEST(VolumeTest, SequentialWriteStaysContiguous) {
   EXPECT_EQ(req.fm_mapped_extents, 1u);
   EXPECT_EQ(ReadAll(f.get(), 63 << 20, 1 << 20), chunk);
 }
+
+INSTANTIATE_TEST_SUITE_P(BlockSizes, VolumeTest,
+                         ::testing::Values(512u, 1024u, 4096u, 65536u),
+                         [](const ::testing::TestParamInfo<uint32_t>& info) {
+                           return "bs" + std::to_string(info.param);
+                         });
 
 }  // namespace
 }  // namespace fs
