@@ -242,7 +242,10 @@ TEST_F(SubmitTest, AsyncStreamManyOutOfOrder) {
 }
 
 // A client that vanishes with requests in flight and completions unread:
-// the server cancels or finishes them, frees them, and keeps serving.
+// the server cancels or finishes them, frees them, and keeps serving. The
+// requests mix buffered and direct (bounce-buffered) I/O, 4 KiB and 64 KiB
+// (data of 32 KiB or more travels as its own slice, wire_encode.h), and
+// fsyncs.
 TEST_F(SubmitTest, ClientVanishesMidStream) {
   for (int round = 0; round < 5; ++round) {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -250,10 +253,20 @@ TEST_F(SubmitTest, ClientVanishesMidStream) {
     for (int batch = 0; batch < 8; ++batch) {
       v1::SubmitBatch b;
       for (int i = 0; i < 60; ++i) {
-        uint64_t tag = batch * 100 + i;
-        *b.add_requests() = i % 2
-                                ? Write(tag, tag * 4096, std::string(4096, 'v'))
-                                : Read(tag, tag * 4096, 4096);
+        const uint64_t tag = batch * 100 + i;
+        const int64_t len = i % 3 == 2 ? 65536 : 4096;
+        const uint32_t flags = i % 4 >= 2 ? v1::IO_FLAG_DIRECT : 0;
+        v1::SubmitRequest q = i % 2 ? Write(tag, tag * 65536,
+                                            std::string(len, 'v'))
+                                    : Read(tag, tag * 65536, len);
+        if (q.has_write()) q.mutable_write()->set_flags(flags);
+        if (q.has_read()) q.mutable_read()->set_flags(flags);
+        if (i % 20 == 19) {
+          q.clear_write();
+          *q.mutable_fsync()->mutable_handle() = file_.handle;
+          q.mutable_fsync()->set_open_id(file_.open_id);
+        }
+        *b.add_requests() = std::move(q);
       }
       if (!s->Write(b)) break;
     }
