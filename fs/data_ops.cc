@@ -30,21 +30,12 @@ iomap::Iomap::Type TypeOf(ExtentState s) {
 
 VolInode* Vi(iomap::Inode* inode) { return static_cast<VolInode*>(inode); }
 
-// [off, off + n) of extent e (which contains it).
-Extent Clip(const Extent& e, uint64_t off, uint64_t n) {
-  Extent out = e;
-  out.file_off = off;
-  out.len = n;
-  out.dev_block = e.DevBlockAt(off);
-  return out;
-}
-
 // FIEMAP, SEEK and FIBMAP see mappings trimmed to the queried blocks
 // [off_b, end_b), as xfs_read_iomap_begin (xfs_bmapi_read) returns them.
 // REQUIRES: e contains off_b.
 Extent TrimToRange(const Extent& e, uint64_t off_b, uint64_t end_b) {
   const uint64_t end = std::min(e.file_end(), std::max(end_b, off_b + 1));
-  return Clip(e, off_b, end - off_b);
+  return e.Slice(off_b, end - off_b);
 }
 
 // XFS_DEFAULT_COWEXTSZ_HINT: what xfs_get_cowextsz_hint returns for an
@@ -153,7 +144,7 @@ int DataOps::CowBegin(VolInode* vi, const Extent& shared, uint64_t end_b,
   const uint64_t n = std::min(w.end(), shared.file_end()) - off_b;
   FillIomap(vi, Extent{off_b, n, kNoDevBlock, ExtentState::kDelalloc}, iomap);
   iomap->flags |= iomap::kShared | iomap::kNew;
-  FillIomap(vi, Clip(shared, off_b, n), srcmap);
+  FillIomap(vi, shared.Slice(off_b, n), srcmap);
   return 0;
 }
 
@@ -161,7 +152,7 @@ void DataOps::CowFound(VolInode* vi, const Extent& data, const Extent& cow,
                        uint64_t off_b, iomap::Iomap* iomap,
                        iomap::Iomap* srcmap) {
   const uint64_t n = std::min(cow.file_end(), data.file_end()) - off_b;
-  const Extent c = Clip(cow, off_b, n);
+  const Extent c = cow.Slice(off_b, n);
   FillIomap(vi, c, iomap);
   // Staging blocks hold nothing until written back (XFS keeps COW-fork
   // blocks unwritten until the I/O): a partial write over a data-fork hole
@@ -169,14 +160,14 @@ void DataOps::CowFound(VolInode* vi, const Extent& data, const Extent& cow,
   if (c.allocated()) iomap->type = iomap::Iomap::Type::kUnwritten;
   iomap->flags |= iomap::kShared;
   if (data.state != ExtentState::kHole)
-    FillIomap(vi, Clip(data, off_b, n), srcmap);
+    FillIomap(vi, data.Slice(off_b, n), srcmap);
 }
 
 void DataOps::SeekHoleBegin(VolInode* vi, const Extent& hole, uint64_t off_b,
                             uint64_t end_b, iomap::Iomap* iomap) {
   const Extent c = vi->fork()->cow.Lookup(off_b);
   const uint64_t n = std::min(c.file_end(), hole.file_end()) - off_b;
-  FillIomap(vi, TrimToRange(Clip(c, off_b, n), off_b, end_b), iomap);
+  FillIomap(vi, TrimToRange(c.Slice(off_b, n), off_b, end_b), iomap);
   if (c.state == ExtentState::kHole) return;
   // Dirty cached data may lie over it: let the pagecache answer.
   iomap->type = iomap::Iomap::Type::kUnwritten;
@@ -222,9 +213,9 @@ int DataOps::IomapBegin(iomap::Inode* inode, int64_t pos, int64_t len,
     bool shared = false;
     const uint64_t run = SharedRun(e, off_b, &shared);
     if (shared && (flags & (iomap::kWrite | iomap::kZero)))
-      return CowBegin(vi, Clip(e, off_b, run), end_b, iomap, srcmap);
+      return CowBegin(vi, e.Slice(off_b, run), end_b, iomap, srcmap);
     if (shared || vol_->refc_.IsShared(e.dev_block, e.len))
-      e = Clip(e, off_b, run);  // the run of equal sharing holding off_b
+      e = e.Slice(off_b, run);  // the run of equal sharing holding off_b
     if (flags & iomap::kReport) e = TrimToRange(e, off_b, end_b);
     FillIomap(vi, e, iomap);
     if (shared) iomap->flags |= iomap::kShared;
@@ -381,7 +372,7 @@ int DataOps::MapForWriteback(VolInode* vi, uint64_t off_b, uint64_t end_b,
       // staging that follow (xfs_map_blocks trims to both).
       *out = iomap::Iomap();
       if (e.allocated())
-        FillIomap(vi, Clip(e, off_b, std::min(run, c.file_end() - off_b)), out);
+        FillIomap(vi, e.Slice(off_b, std::min(run, c.file_end() - off_b)), out);
       else
         FillIomap(vi, e, out);
       return 0;

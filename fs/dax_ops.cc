@@ -17,18 +17,6 @@
 
 namespace fs {
 namespace internal {
-namespace {
-
-// [off, off + n) of e (which contains it).
-Extent Part(const Extent& e, uint64_t off, uint64_t n) {
-  Extent out = e;
-  out.file_off = off;
-  out.len = n;
-  if (e.allocated()) out.dev_block = e.DevBlockAt(off);
-  return out;
-}
-
-}  // namespace
 
 int DataOps::DaxIomapBegin(VolInode* vi, int64_t pos, int64_t len,
                            unsigned flags, iomap::Iomap* iomap,
@@ -76,7 +64,7 @@ int DataOps::DaxBeginLocked(VolInode* vi, uint64_t off_b, uint64_t end_b,
   // Zeroing needs no blocks where there is no data (imap_needs_alloc and
   // imap_needs_cow under IOMAP_ZERO).
   if (zero && e.state != ExtentState::kWritten) {
-    FillIomap(vi, Part(e, off_b, std::min(e.file_end(), end_b) - off_b), iomap);
+    FillIomap(vi, e.Slice(off_b, std::min(e.file_end(), end_b) - off_b), iomap);
     return 0;
   }
   bool shared = false;
@@ -86,7 +74,7 @@ int DataOps::DaxBeginLocked(VolInode* vi, uint64_t off_b, uint64_t end_b,
     if (nowait) return -EAGAIN;
     // xfs_reflink_allocate_cow with convert_now: real staging blocks; the
     // engine fills the rest of each block from srcmap (copy around).
-    return DirectCowLocked(vi, Part(e, off_b, run), end_b, iomap, srcmap);
+    return DirectCowLocked(vi, e.Slice(off_b, run), end_b, iomap, srcmap);
   }
   uint32_t new_flag = 0;
   if (!e.allocated()) {
@@ -100,7 +88,7 @@ int DataOps::DaxBeginLocked(VolInode* vi, uint64_t off_b, uint64_t end_b,
   uint64_t lim = new_flag != 0 ? e.file_end() : off_b + run;
   Extent next;
   if (fd->cow.NextExtent(off_b, &next)) lim = std::min(lim, next.file_off);
-  FillIomap(vi, Part(e, off_b, lim - off_b), iomap);
+  FillIomap(vi, e.Slice(off_b, lim - off_b), iomap);
   iomap->flags |= new_flag;
   return 0;
 }
@@ -126,18 +114,18 @@ int DataOps::DaxZeroUnwrittenLocked(VolInode* vi, uint64_t off_b,
     if (int r = vol_->Transact(vi, txn); r != 0) return r;
     e = fd->data.Lookup(off_b);
     if (e.state != ExtentState::kWritten) return -EIO;
-    e = Part(e, off_b, std::min(e.file_end(), off_b + n) - off_b);
+    e = e.Slice(off_b, std::min(e.file_end(), off_b + n) - off_b);
   } else if (e.state == ExtentState::kWritten) {
     // Another fault converted it meanwhile.
     bool shared = false;
-    e = Part(e, off_b, SharedRun(e, off_b, &shared));
+    e = e.Slice(off_b, SharedRun(e, off_b, &shared));
     if (shared) return -EAGAIN;
   } else {
     return -EIO;  // punched meanwhile: impossible under the caller's locks
   }
   Extent next;
   if (vi->fork()->cow.NextExtent(off_b, &next) && next.file_off < e.file_end())
-    e = Part(e, off_b, next.file_off - off_b);
+    e = e.Slice(off_b, next.file_off - off_b);
   FillIomap(vi, e, iomap);
   return 0;
 }

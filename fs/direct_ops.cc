@@ -15,15 +15,6 @@ namespace {
 // xfs_direct_write_iomap_begin caps one allocation at 1024 pages.
 constexpr uint64_t kDirectAllocMaxBytes = uint64_t{1024} * 4096;
 
-// [off, off + n) of e (which contains it).
-Extent Piece(const Extent& e, uint64_t off, uint64_t n) {
-  Extent out = e;
-  out.file_off = off;
-  out.len = n;
-  if (e.allocated()) out.dev_block = e.DevBlockAt(off);
-  return out;
-}
-
 }  // namespace
 
 bool DataOps::DirectMayCow(VolInode* vi, int64_t pos, int64_t len) {
@@ -100,7 +91,7 @@ int DataOps::DirectWriteBeginLocked(VolInode* vi, int64_t pos, int64_t len,
     // The engine cannot fill the rest of a staging block: unaligned COW
     // writes go buffered (xfs_reflink_bounce_dio_write).
     if (unaligned) return -ENOTBLK;
-    return DirectCowLocked(vi, Piece(e, off_b, run), end_b, iomap, srcmap);
+    return DirectCowLocked(vi, e.Slice(off_b, run), end_b, iomap, srcmap);
   }
   uint32_t new_flag = 0;
   if (!e.allocated()) {  // a hole or delalloc: allocate
@@ -120,7 +111,7 @@ int DataOps::DirectWriteBeginLocked(VolInode* vi, int64_t pos, int64_t len,
   if ((flags & iomap::kOverwriteOnly) && e.state == ExtentState::kUnwritten &&
       unaligned)
     return -EAGAIN;
-  FillIomap(vi, Piece(e, off_b, lim - off_b), iomap);
+  FillIomap(vi, e.Slice(off_b, lim - off_b), iomap);
   iomap->flags |= new_flag;
   return 0;
 }
@@ -173,11 +164,11 @@ int DataOps::DirectCowLocked(VolInode* vi, const Extent& data, uint64_t end_b,
   const Extent c = fd->cow.Lookup(off_b);
   if (!c.allocated()) return -EIO;
   const uint64_t n = std::min(c.file_end(), data.file_end()) - off_b;
-  FillIomap(vi, Piece(c, off_b, n), iomap);
+  FillIomap(vi, c.Slice(off_b, n), iomap);
   iomap->type = iomap::Iomap::Type::kMapped;
   iomap->flags |= iomap::kShared;
   if (data.state != ExtentState::kHole)
-    FillIomap(vi, Piece(data, off_b, n), srcmap);
+    FillIomap(vi, data.Slice(off_b, n), srcmap);
   return 0;
 }
 
@@ -211,12 +202,12 @@ int DataOps::DirectAtomicLocked(VolInode* vi, uint64_t off_b, uint64_t end_b,
   const Extent c = fd->cow.Lookup(off_b);
   // One mapping must cover the write (the engine sends one bio).
   if (!c.allocated() || c.file_end() < end_b) return -EINVAL;
-  FillIomap(vi, Piece(c, off_b, end_b - off_b), iomap);
+  FillIomap(vi, c.Slice(off_b, end_b - off_b), iomap);
   iomap->type = iomap::Iomap::Type::kMapped;
   iomap->flags |= iomap::kShared;
   const Extent d = fd->data.Lookup(off_b);
   if (d.state != ExtentState::kHole) {
-    FillIomap(vi, Piece(d, off_b, std::min(d.file_end(), end_b) - off_b),
+    FillIomap(vi, d.Slice(off_b, std::min(d.file_end(), end_b) - off_b),
               srcmap);
   }
   return 0;

@@ -82,6 +82,15 @@ struct Extent {
     return allocated() ? dev_block + (off - file_off) : kNoDevBlock;
   }
   BlockRange dev_range() const { return BlockRange{dev_block, len}; }
+  // File blocks [off, off + n) of this extent (which must contain them),
+  // with their device blocks and state.
+  Extent Slice(uint64_t off, uint64_t n) const {
+    Extent out = *this;
+    out.file_off = off;
+    out.len = n;
+    out.dev_block = DevBlockAt(off);
+    return out;
+  }
   bool operator==(const Extent& o) const {
     return file_off == o.file_off && len == o.len && dev_block == o.dev_block &&
            state == o.state;
