@@ -296,6 +296,45 @@ TEST_P(ReflinkTest, UnshareMakesBlocksPrivate) {
   EXPECT_TRUE(FsckVolume(dev_).clean());
 }
 
+// An unshare whose read of the shared blocks fails stops at once, with the
+// new COW reservation it made unused: IomapEnd punches it under the
+// invalidate lock that fallocate already holds (taking it again was a
+// self-deadlock: std::system_error, EDEADLK).
+TEST_P(ReflinkTest, FailedUnshareReleasesItsCowReservation) {
+  FileHandle ha = CreateFile(vol_.get(), "a"), hb = CreateFile(vol_.get(), "b");
+  const int64_t bsz = bs();
+  const std::string data = Pattern(16 * bsz, 8);
+  {
+    std::unique_ptr<OpenFile> a = OpenOrDie(vol_.get(), ha);
+    ASSERT_EQ(a->Write(0, data.data(), data.size()), 16 * bsz);
+    ASSERT_EQ(a->Fsync(), 0);
+    std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
+    ASSERT_EQ(b->CloneRange(a.get(), 0, 0, 0), 16 * bsz);
+    ASSERT_EQ(b->Fsync(), 0);
+  }  // b's cache is dropped with its last close: the unshare must read
+  std::unique_ptr<OpenFile> b = OpenOrDie(vol_.get(), hb);
+  const uint64_t free0 = vol_->FreeBlocks();
+  dev_.SetFailAll(true);
+  EXPECT_EQ(b->Fallocate(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE, 0,
+                         16 * bsz),
+            -EIO);
+  dev_.SetFailAll(false);
+  // The range's part of the 32-block COW window is punched; the rest stays
+  // in the COW fork (as after any COW write) until b is closed.
+  EXPECT_EQ(vol_->ReservedBlocks(hb.ino), kCowWindow - 16);
+  EXPECT_EQ(vol_->FreeBlocks(), free0);
+  ExpectClean(vol_.get());
+  // Once the device is back the unshare works.
+  ASSERT_EQ(b->Fallocate(FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_KEEP_SIZE, 0,
+                         16 * bsz),
+            0);
+  for (const Ext& x : Extents(b.get())) EXPECT_FALSE(x.shared);
+  EXPECT_EQ(ReadAll(b.get(), 0, 16 * bsz), data);
+  ASSERT_EQ(b->Close(), 0);
+  EXPECT_EQ(vol_->ReservedBlocks(), 0u);
+  ExpectClean(vol_.get());
+}
+
 // Writers, mapped stores, clones in both directions, unshares and fsyncs
 // from four threads with a 5 ms flusher; afterwards the live checks and
 // fsck are clean (and TSAN finds no race: --config=tsan).
