@@ -164,19 +164,36 @@ int ReadStep(IomapIter& it, DaxStep* s) {
 }
 
 // dax_iomap_iter() for writes (and for the stores of write faults).
+// The mapped bytes a store of the current step's n bytes goes to (in
+// *dax), after copying a shared (COW) extent's bytes around them from
+// srcmap. Null with *err set on failure. The caller records the store dirty
+// once it is done, so an fsync meanwhile cannot consume the record early.
+uint8_t* PrepareStore(IomapIter& it, DaxStep* s, uint64_t n,
+                      block::DaxMapping** dax_out, int* err) {
+  block::DaxMapping* dax = StoreTarget(it, err);
+  if (dax == nullptr) return nullptr;
+  const int64_t pos = it.pos();
+  if (it.iomap.flags & kShared) {
+    *err = CopyAround(it, dax, pos, pos + n, s->dirty);
+    if (*err != 0) return nullptr;
+  }
+  uint8_t* dst = DirectAccess(dax, it.iomap, pos, n);
+  if (dst == nullptr) {
+    *err = -EIO;
+    return nullptr;
+  }
+  *dax_out = dax;
+  return dst;
+}
+
 int WriteStep(IomapIter& it, DaxStep* s) {
   const uint64_t n = it.Length();
   int err = 0;
-  block::DaxMapping* dax = StoreTarget(it, &err);
-  if (dax == nullptr) return err;
-  const int64_t pos = it.pos();
-  if (it.iomap.flags & kShared) {
-    if (int r = CopyAround(it, dax, pos, pos + n, s->dirty); r != 0) return r;
-  }
-  uint8_t* dst = DirectAccess(dax, it.iomap, pos, n);
-  if (dst == nullptr) return -EIO;
+  block::DaxMapping* dax = nullptr;
+  uint8_t* dst = PrepareStore(it, s, n, &dax, &err);
+  if (dst == nullptr) return err;
   memcpy(dst, s->buf, n);
-  s->dirty->Add(dax, it.iomap.DeviceAddr(pos), n);
+  s->dirty->Add(dax, it.iomap.DeviceAddr(it.pos()), n);
   s->buf += n;
   return it.Advance(n);
 }
@@ -188,16 +205,11 @@ int ZeroStep(IomapIter& it, DaxStep* s) {
   if (ReadsAsZero(src.type)) return it.Advance(n);
   if (src.type == Iomap::Type::kInline) return -EIO;
   int err = 0;
-  block::DaxMapping* dax = StoreTarget(it, &err);
-  if (dax == nullptr) return err;
-  const int64_t pos = it.pos();
-  if (it.iomap.flags & kShared) {
-    if (int r = CopyAround(it, dax, pos, pos + n, s->dirty); r != 0) return r;
-  }
-  uint8_t* dst = DirectAccess(dax, it.iomap, pos, n);
-  if (dst == nullptr) return -EIO;
+  block::DaxMapping* dax = nullptr;
+  uint8_t* dst = PrepareStore(it, s, n, &dax, &err);
+  if (dst == nullptr) return err;
   memset(dst, 0, n);
-  s->dirty->Add(dax, it.iomap.DeviceAddr(pos), n);
+  s->dirty->Add(dax, it.iomap.DeviceAddr(it.pos()), n);
   if (s->did_zero != nullptr) *s->did_zero = true;
   return it.Advance(n);
 }
